@@ -1,0 +1,50 @@
+# Developer and CI entry point.  Every target bootstraps its own
+# virtualenv in $(VENV) from the project's files, so a clean clone needs
+# nothing installed by hand.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SOURCES := setup.py pyproject.toml $(wildcard src/fastlock/*.pyx src/fastlock/*.pxd)
+
+.PHONY: build test test-pure bench bench-quick bench-eventlet annotate debug \
+	dist-check clean
+
+$(VENV)/.installed: $(SOURCES)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $@
+
+build: $(VENV)/.installed
+
+test: build
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-pure: build
+	FASTLOCK_NO_EXTENSIONS=1 $(PY) -m pytest --no-c-extensions $(PYTEST_ARGS)
+
+bench: build
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-quick: build
+	$(PY) bench/run.py --quick $(BENCH_ARGS)
+
+annotate: build
+	$(VENV)/bin/cython -3 -a -I src src/fastlock/_core_c.pyx
+
+debug:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	FASTLOCK_DEBUG_BUILD=1 $(PY) -m pip install -e '.[test,bench]'
+
+dist-check: build
+	rm -rf dist $(VENV)-dist
+	$(PY) -m pip install -q build
+	$(PY) -m build
+	$(PYTHON) -m venv $(VENV)-dist
+	$(VENV)-dist/bin/pip install -q dist/*.whl '.[test]'
+	cd /tmp && $(CURDIR)/$(VENV)-dist/bin/python -m pytest -p no:cacheprovider \
+		$(CURDIR)/tests
+
+clean:
+	rm -rf build dist *.egg-info fastlock/*.so src/fastlock/*.c \
+		src/fastlock/*.html .benchmarks $(VENV)-dist

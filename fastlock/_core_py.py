@@ -1,0 +1,407 @@
+"""Pure-Python twin of ``fastlock._core_c``: the executable specification.
+
+The compiled core gets its atomicity from the GIL: a Cython method runs
+without a thread switch until it calls back into Python.  This twin has no
+such guarantee, so every state change happens under ``_guard``, a lock
+from the *unpatched* ``_thread`` module (eventlet may have monkey-patched
+the one everybody else sees).  Nothing that can switch threads or
+greenlets (``hub.switch()``, waking a waiter, blocking) runs under it.
+
+Mechanism only: named-semaphore registry, a semaphore that parks OS
+threads on a native lock and eventlet green threads on their hub, and the
+per-(green)thread list of held lock names.  Logging, configuration and
+decorators live in ``fastlock.lockutils``.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import os
+import sys
+import time
+import weakref
+from typing import Any
+
+import greenlet
+
+__all__ = ["Registry", "Semaphore", "held_locks"]
+
+
+def _original(module_name: str) -> Any:
+    # Look the module up at import time: eventlet patches ``_thread`` and
+    # ``os`` in place, so a later ``import _thread`` may be the green one.
+    patcher = sys.modules.get("eventlet.patcher")
+    if patcher is not None:
+        return patcher.original(module_name)
+    return __import__(module_name)
+
+
+_thread = _original("_thread")
+_os = _original("os")
+_allocate_lock = _thread.allocate_lock
+_get_ident = _thread.get_ident
+_getcurrent = greenlet.getcurrent
+_monotonic = time.monotonic
+
+_guard = _allocate_lock()
+
+# greenlet -> names of the named semaphores it holds, in acquisition
+# order.  An entry exists only while the list is non-empty.
+_held: dict[Any, list[str]] = {}
+
+
+def held_locks() -> list[str]:
+    """Return the names of the locks held by the calling (green) thread.
+
+    The list is a copy, oldest acquisition first.
+    """
+    with _guard:
+        return list(_held.get(_getcurrent(), ()))
+
+
+def _check_timeout(blocking: bool, timeout: float | None) -> float | None:
+    if timeout is None:
+        return None
+    if not blocking:
+        raise ValueError("can't specify a timeout for a non-blocking call")
+    timeout = float(timeout)
+    if not timeout >= 0:  # also rejects NaN
+        raise ValueError("timeout value must be a non-negative number")
+    return None if math.isinf(timeout) else timeout
+
+
+def _current_hub() -> Any:
+    """Return the eventlet hub to park on, or None to block natively.
+
+    A thread parks green when eventlet already runs a hub in it (other
+    green threads of that hub may be the ones to release).  The hub
+    greenlet itself cannot park, and a thread without a hub has no other
+    green threads, so both block natively.
+    """
+    hubs = sys.modules.get("eventlet.hubs")
+    if hubs is None:
+        return None
+    hub = getattr(hubs._threadlocal, "hub", None)
+    if hub is None or _getcurrent() is hub.greenlet:
+        return None
+    return hub
+
+
+def _noop() -> None:
+    pass
+
+
+class _HubWaker:
+    """Wakes green waiters of one hub from other OS threads.
+
+    eventlet hubs are not thread-safe, so a foreign thread queues the
+    waiter and writes a byte to a pipe the hub watches; the hub's own
+    thread then resumes the waiter.
+    """
+
+    def __init__(self, hub: Any) -> None:
+        self._pending: collections.deque[_Waiter] = collections.deque()
+        self._rfd, self._wfd = _os.pipe()
+        _os.set_blocking(self._rfd, False)
+        _os.set_blocking(self._wfd, False)
+        hub.add(hub.READ, self._rfd, self._drain, self._fail, _noop)
+
+    @staticmethod
+    def for_hub(hub: Any) -> _HubWaker:
+        waker: _HubWaker | None = getattr(hub, "_fastlock_waker", None)
+        if waker is None:
+            waker = hub._fastlock_waker = _HubWaker(hub)
+        return waker
+
+    def post(self, waiter: _Waiter) -> None:
+        self._pending.append(waiter)
+        try:
+            _os.write(self._wfd, b"\0")
+        except BlockingIOError:
+            pass  # a full pipe already guarantees a pending drain
+
+    def _drain(self, fileno: int) -> None:
+        try:
+            while _os.read(self._rfd, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        while self._pending:
+            self._pending.popleft().resume()
+
+    def _fail(self, exc: BaseException) -> None:  # pragma: no cover
+        raise exc
+
+
+class _Waiter:
+    """One blocked acquire: parked on a native lock or on a hub."""
+
+    __slots__ = (
+        "lock", "glet", "hub", "thread", "parked", "granted", "woken",
+    )
+
+    def __init__(self, hub: Any) -> None:
+        self.hub = hub
+        self.granted = False  # fair: the permit was handed to us
+        self.woken = False  # unfair: a permit was freed, go and try
+        self.glet = _getcurrent()
+        if hub is None:
+            self.lock = _allocate_lock()
+            self.lock.acquire()
+        else:
+            self.lock = None
+            self.thread = _get_ident()
+            self.parked = True
+
+    def park(self, timeout: float | None) -> None:
+        """Block until woken, the timeout expires or an exception."""
+        if self.lock is not None:
+            self.lock.acquire(True, -1 if timeout is None else timeout)
+            return
+        timer = None
+        if timeout is not None:
+            timer = self.hub.schedule_call_global(timeout, self.resume)
+        try:
+            while self.parked:
+                self.hub.switch()
+        finally:
+            self.parked = False
+            if timer is not None:
+                timer.cancel()
+
+    def resume(self) -> None:
+        # Runs in the hub greenlet.  A stale call (the waiter already
+        # left, e.g. timed out) must not switch into unrelated code.
+        if self.parked:
+            self.parked = False
+            self.glet.switch()
+
+    def wake(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+        elif _get_ident() == self.thread:
+            self.hub.schedule_call_global(0, self.resume)
+        else:
+            _HubWaker.for_hub(self.hub).post(self)
+
+
+class Semaphore:
+    """A counting semaphore for OS threads and eventlet green threads.
+
+    ``acquire()`` blocks OS threads on a native lock and parks green
+    threads on their eventlet hub; a waiter of either kind may be woken by
+    a releaser of either kind, in any OS thread.  Waiters are served in
+    arrival order.  With ``fair=True`` a release hands the permit straight
+    to the oldest waiter (no barging); otherwise a release frees the
+    permit and wakes the oldest waiter, and a newcomer may take the permit
+    first.
+
+    A semaphore made by a :class:`Registry` has a ``name``; acquiring it
+    adds the name to the caller's :func:`held_locks` list.
+    """
+
+    def __init__(
+        self, value: int = 1, fair: bool = False, name: str | None = None
+    ) -> None:
+        if type(value) is not int:
+            raise TypeError("value must be an int, not %s" % type(value).__name__)
+        if value < 1:
+            raise ValueError("value must be at least 1")
+        self._value = value
+        self._initial = value
+        self._fair = bool(fair)
+        self._name = name
+        self._waiters: collections.deque[_Waiter] = collections.deque()
+        self._owners: list[Any] = []
+
+    @property
+    def name(self) -> str | None:
+        """The registry name of this semaphore, or None."""
+        return self._name
+
+    @property
+    def fair(self) -> bool:
+        """Whether a release hands the permit to the oldest waiter."""
+        return self._fair
+
+    @property
+    def value(self) -> int:
+        """How many more acquisitions would succeed without waiting."""
+        return self._value
+
+    @property
+    def waiting(self) -> int:
+        """How many callers are blocked in ``acquire()``."""
+        return len(self._waiters)
+
+    def locked(self) -> bool:
+        """Return True if ``acquire()`` would block."""
+        return self._value == 0
+
+    def __repr__(self) -> str:
+        return "<%s name=%r value=%d/%d waiting=%d fair=%s>" % (
+            type(self).__name__, self._name, self._value, self._initial,
+            len(self._waiters), self._fair,
+        )
+
+    def _own(self, owner: Any) -> None:
+        # Called under _guard by whoever transfers a permit to ``owner``.
+        self._owners.append(owner)
+        if self._name is not None:
+            names = _held.get(owner)
+            if names is None:
+                _held[owner] = [self._name]
+            else:
+                names.append(self._name)
+
+    def _disown(self) -> Any:
+        # Called under _guard.  Semaphores, unlike mutexes, may be
+        # released by another thread: then the oldest holder loses it.
+        owners = self._owners
+        if not owners:
+            raise ValueError("Semaphore released too many times")
+        owner = _getcurrent()
+        try:
+            owners.remove(owner)
+        except ValueError:
+            owner = owners.pop(0)
+        if self._name is not None:
+            names = _held[owner]
+            del names[len(names) - 1 - names[::-1].index(self._name)]
+            if not names:
+                del _held[owner]
+        return owner
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        """Acquire one permit; return True on success.
+
+        :param blocking: when False, return False at once instead of
+            waiting.
+        :param timeout: wait at most this many seconds (blocking only).
+        """
+        timeout = _check_timeout(blocking, timeout)
+        with _guard:
+            if self._value > 0:
+                self._value -= 1
+                self._own(_getcurrent())
+                return True
+            if not blocking or timeout == 0:
+                return False
+            waiter = _Waiter(_current_hub())
+            self._waiters.append(waiter)
+        deadline = None if timeout is None else _monotonic() + timeout
+        while True:
+            try:
+                waiter.park(timeout)
+            except BaseException:
+                self._abandon(waiter)
+                raise
+            with _guard:
+                if waiter.granted:
+                    return True
+                if waiter.woken and self._value > 0:
+                    self._value -= 1
+                    self._own(_getcurrent())
+                    return True
+                if deadline is not None:
+                    timeout = deadline - _monotonic()
+                    if timeout <= 0:
+                        if not waiter.woken:
+                            self._waiters.remove(waiter)
+                        return False
+                if waiter.woken:
+                    # Another caller took the freed permit first.
+                    waiter = _Waiter(waiter.hub)
+                    self._waiters.appendleft(waiter)
+
+    def _abandon(self, waiter: _Waiter) -> None:
+        # The waiter left with an exception: give back what it was given
+        # so that no wake-up is lost.
+        wake = None
+        with _guard:
+            if waiter.granted:
+                self._disown()
+                wake = self._hand_off()
+            elif waiter.woken:
+                if self._value > 0 and self._waiters:
+                    wake = self._waiters.popleft()
+                    wake.woken = True
+            else:
+                self._waiters.remove(waiter)
+        if wake is not None:
+            wake.wake()
+
+    def _hand_off(self) -> _Waiter | None:
+        # Called under _guard after a permit was disowned.
+        waiters = self._waiters
+        if self._fair and waiters:
+            waiter = waiters.popleft()
+            waiter.granted = True
+            self._own(waiter.glet)
+            return waiter
+        self._value += 1
+        if waiters:
+            waiter = waiters.popleft()
+            waiter.woken = True
+            return waiter
+        return None
+
+    def release(self) -> None:
+        """Release one permit, waking the oldest waiter if any.
+
+        :raises ValueError: if no permit is held.
+        """
+        with _guard:
+            self._disown()
+            waiter = self._hand_off()
+        if waiter is not None:
+            waiter.wake()
+
+    def __enter__(self) -> Semaphore:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> bool:
+        self.release()
+        return False
+
+
+class Registry:
+    """A registry of named semaphores.
+
+    ``get(name)`` returns the semaphore for *name*, creating it if needed.
+    An entry lives while anyone holds, waits on or references its
+    semaphore and is dropped afterwards, so any number of distinct names
+    can pass through in constant memory.
+    """
+
+    def __init__(self, fair: bool = False) -> None:
+        self._fair = bool(fair)
+        self._entries: weakref.WeakValueDictionary[str, Semaphore] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def get(self, name: str) -> Semaphore:
+        """Return the semaphore for *name*, creating it if needed.
+
+        :raises TypeError: if *name* is not a str.
+        :raises ValueError: if *name* is empty.
+        """
+        if type(name) is not str:
+            if not isinstance(name, str):
+                raise TypeError(
+                    "lock name must be a str, not %s" % type(name).__name__
+                )
+            name = str.__str__(name)
+        if not name:
+            raise ValueError("lock name must not be empty")
+        with _guard:
+            sem = self._entries.get(name)
+            if sem is None:
+                sem = self._entries[name] = Semaphore(1, self._fair, name)
+            return sem
+
+    def __len__(self) -> int:
+        """Return how many names have a live semaphore."""
+        return len(self._entries)

@@ -1,0 +1,3 @@
+include "semaphore.pxd"
+include "registry.pxd"
+include "held.pxd"

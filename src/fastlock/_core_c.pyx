@@ -1,0 +1,47 @@
+# cython: freethreading_compatible = False
+"""Compiled core of fastlock: named-semaphore registry, a semaphore that
+parks OS threads natively and eventlet green threads on their hub, and the
+per-(green)thread list of held lock names.
+
+The pure-Python twin ``fastlock._core_py`` has the same names and is the
+reference for behaviour.  Policy (logging, config, decorators) lives in
+``fastlock.lockutils``.
+"""
+
+from cpython.dict cimport PyDict_GetItem, PyDict_Next
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_REFCNT
+from libc.math cimport INFINITY
+from posix.unistd cimport read, write
+
+from fastlock.greenlet_capi cimport (
+    greenlet, PyGreenlet_GetCurrent, PyGreenlet_Import,
+)
+
+cdef extern from "pythread.h":
+    unsigned long PyThread_get_thread_ident() nogil
+
+import sys
+from collections import deque
+from time import monotonic as _monotonic
+
+PyGreenlet_Import()
+
+__all__ = ["Registry", "Semaphore", "held_locks"]
+
+
+def _original(module_name):
+    # eventlet patches ``_thread`` and ``os`` in place; take the originals.
+    patcher = sys.modules.get("eventlet.patcher")
+    if patcher is not None:
+        return patcher.original(module_name)
+    return __import__(module_name)
+
+
+cdef object _os = _original("os")
+cdef object _allocate_lock = _original("_thread").allocate_lock
+cdef dict _sys_modules = sys.modules
+
+include "held.pyx"
+include "semaphore.pyx"
+include "registry.pyx"

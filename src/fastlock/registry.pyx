@@ -1,0 +1,66 @@
+cdef Py_ssize_t _MIN_SWEEP = 1024
+
+
+cdef class Registry:
+    """A registry of named semaphores.
+
+    ``get(name)`` returns the semaphore for *name*, creating it if needed.
+    An entry lives while anyone holds, waits on or references its
+    semaphore and is dropped afterwards, so any number of distinct names
+    can pass through in constant memory.
+    """
+
+    # Entries are kept strongly and swept when the table has doubled since
+    # the last sweep: a reused name then costs one dict lookup, where a
+    # weak dictionary would free and rebuild its semaphore on every use.
+    # An entry is dead when the table holds its only reference (refcount 1)
+    # and it is idle: then no one can tell it from a fresh one.
+
+    def __init__(self, fair=False):
+        self._entries = {}
+        self._fair = fair
+        self._sweep_at = _MIN_SWEEP
+
+    def get(self, name):
+        """Return the semaphore for *name*, creating it if needed.
+
+        :raises TypeError: if *name* is not a str.
+        :raises ValueError: if *name* is empty.
+        """
+        return self._get(name)
+
+    cdef Semaphore _get(self, object name):
+        cdef PyObject *found
+        if type(name) is not str:
+            if not isinstance(name, str):
+                raise TypeError(
+                    "lock name must be a str, not %s" % type(name).__name__)
+            name = str.__str__(name)
+        found = PyDict_GetItem(self._entries, name)
+        if found is not NULL:
+            return <Semaphore>found
+        if not name:
+            raise ValueError("lock name must not be empty")
+        if len(self._entries) >= self._sweep_at:
+            self._sweep()
+        sem = Semaphore(1, self._fair, name)
+        self._entries[name] = sem
+        return sem
+
+    cdef int _sweep(self) except -1:
+        cdef Py_ssize_t pos = 0
+        cdef PyObject *key
+        cdef PyObject *value
+        cdef list dead = []
+        while PyDict_Next(self._entries, &pos, &key, &value):
+            if Py_REFCNT(<object>value) == 1 and (<Semaphore>value)._is_idle():
+                dead.append(<object>key)
+        for key_obj in dead:
+            del self._entries[key_obj]
+        self._sweep_at = max(_MIN_SWEEP, 2 * len(self._entries))
+        return 0
+
+    def __len__(self):
+        """Return how many names have a live semaphore."""
+        self._sweep()
+        return len(self._entries)

@@ -1,0 +1,28 @@
+cdef class _Waiter:
+    cdef object lock
+    cdef object glet
+    cdef object hub
+    cdef unsigned long thread
+    cdef bint parked
+    cdef bint granted
+    cdef bint woken
+
+    cdef int park(self, object timeout) except -1
+    cdef int wake(self) except -1
+
+
+cdef class Semaphore:
+    cdef Py_ssize_t _value
+    cdef Py_ssize_t _initial
+    cdef bint _fair
+    cdef str _name
+    cdef object _waiters
+    cdef list _owners
+
+    cdef int _own(self, object owner) except -1
+    cdef object _disown(self)
+    cdef _Waiter _hand_off(self)
+    cdef bint _acquire(self, bint blocking, object timeout) except -1
+    cdef int _release(self) except -1
+    cdef int _abandon(self, _Waiter waiter) except -1
+    cdef inline bint _is_idle(self) noexcept

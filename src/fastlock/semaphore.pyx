@@ -1,0 +1,305 @@
+# Atomicity: everything below runs under the GIL and does not switch
+# threads except where it calls back into Python; each such call is marked
+# "switch point".  State is always consistent before a switch point.
+
+
+cdef object _check_timeout(bint blocking, object timeout):
+    cdef double t
+    if timeout is None:
+        return None
+    if not blocking:
+        raise ValueError("can't specify a timeout for a non-blocking call")
+    t = timeout
+    if not t >= 0:  # also rejects NaN
+        raise ValueError("timeout value must be a non-negative number")
+    return None if t == INFINITY else t
+
+
+cdef object _current_hub():
+    # See _core_py._current_hub for the rule.
+    hubs = _sys_modules.get("eventlet.hubs")
+    if hubs is None:
+        return None
+    hub = getattr(hubs._threadlocal, "hub", None)
+    if hub is None or PyGreenlet_GetCurrent() is hub.greenlet:
+        return None
+    return hub
+
+
+def _noop():
+    pass
+
+
+cdef class _HubWaker:
+    """Wakes green waiters of one hub from other OS threads."""
+
+    cdef object _pending
+    cdef int _rfd
+    cdef int _wfd
+
+    def __cinit__(self, hub):
+        self._pending = deque()
+        self._rfd, self._wfd = _os.pipe()
+        _os.set_blocking(self._rfd, False)
+        _os.set_blocking(self._wfd, False)
+        hub.add(hub.READ, self._rfd, self._drain, self._fail, _noop)
+
+    cdef int post(self, _Waiter waiter) except -1:
+        cdef char byte = 0
+        self._pending.append(waiter)
+        # A full pipe (EAGAIN) already guarantees a pending drain.
+        write(self._wfd, &byte, 1)
+        return 0
+
+    def _drain(self, fileno):
+        cdef char buf[4096]
+        while read(self._rfd, buf, sizeof(buf)) > 0:
+            pass
+        while self._pending:
+            (<_Waiter>self._pending.popleft()).resume()  # switch point
+
+    def _fail(self, exc):  # pragma: no cover
+        raise exc
+
+
+cdef _HubWaker _waker_for(object hub):
+    waker = getattr(hub, "_fastlock_waker", None)
+    if waker is None:
+        waker = _HubWaker(hub)
+        hub._fastlock_waker = waker
+    return waker
+
+
+cdef class _Waiter:
+    """One blocked acquire: parked on a native lock or on a hub."""
+
+    def __cinit__(self, hub):
+        self.hub = hub
+        self.glet = PyGreenlet_GetCurrent()
+        if hub is None:
+            self.lock = _allocate_lock()
+            self.lock.acquire()
+        else:
+            self.thread = PyThread_get_thread_ident()
+            self.parked = True
+
+    cdef int park(self, object timeout) except -1:
+        cdef object timer = None
+        if self.lock is not None:
+            # switch point: releases the GIL while blocked
+            self.lock.acquire(True, -1 if timeout is None else timeout)
+            return 0
+        if timeout is not None:
+            timer = self.hub.schedule_call_global(timeout, self.resume)
+        try:
+            while self.parked:
+                self.hub.switch()  # switch point
+        finally:
+            self.parked = False
+            if timer is not None:
+                timer.cancel()
+        return 0
+
+    def resume(self):
+        # Runs in the hub greenlet.  A stale call (the waiter already
+        # left, e.g. timed out) must not switch into unrelated code.
+        if self.parked:
+            self.parked = False
+            self.glet.switch()  # switch point
+
+    cdef int wake(self) except -1:
+        if self.lock is not None:
+            self.lock.release()
+        elif PyThread_get_thread_ident() == self.thread:
+            self.hub.schedule_call_global(0, self.resume)  # switch point
+        else:
+            _waker_for(self.hub).post(self)
+        return 0
+
+
+cdef class Semaphore:
+    """A counting semaphore for OS threads and eventlet green threads.
+
+    ``acquire()`` blocks OS threads on a native lock and parks green
+    threads on their eventlet hub; a waiter of either kind may be woken by
+    a releaser of either kind, in any OS thread.  Waiters are served in
+    arrival order.  With ``fair=True`` a release hands the permit straight
+    to the oldest waiter (no barging); otherwise a release frees the
+    permit and wakes the oldest waiter, and a newcomer may take the permit
+    first.
+
+    A semaphore made by a :class:`Registry` has a ``name``; acquiring it
+    adds the name to the caller's :func:`held_locks` list.
+    """
+
+    def __init__(self, value=1, fair=False, name=None):
+        if type(value) is not int:
+            raise TypeError(
+                "value must be an int, not %s" % type(value).__name__)
+        if value < 1:
+            raise ValueError("value must be at least 1")
+        self._value = value
+        self._initial = value
+        self._fair = fair
+        self._name = name
+        self._waiters = deque()
+        self._owners = []
+
+    @property
+    def name(self):
+        """The registry name of this semaphore, or None."""
+        return self._name
+
+    @property
+    def fair(self):
+        """Whether a release hands the permit to the oldest waiter."""
+        return self._fair
+
+    @property
+    def value(self):
+        """How many more acquisitions would succeed without waiting."""
+        return self._value
+
+    @property
+    def waiting(self):
+        """How many callers are blocked in ``acquire()``."""
+        return len(self._waiters)
+
+    def locked(self):
+        """Return True if ``acquire()`` would block."""
+        return self._value == 0
+
+    def __repr__(self):
+        return "<%s name=%r value=%d/%d waiting=%d fair=%s>" % (
+            type(self).__name__, self._name, self._value, self._initial,
+            len(self._waiters), self._fair,
+        )
+
+    cdef inline bint _is_idle(self) noexcept:
+        return self._value == self._initial and not self._owners
+
+    cdef int _own(self, object owner) except -1:
+        self._owners.append(owner)
+        if self._name is not None:
+            _held_push(owner, self._name)
+        return 0
+
+    cdef object _disown(self):
+        # Semaphores, unlike mutexes, may be released by another thread:
+        # then the oldest holder loses its permit.
+        cdef list owners = self._owners
+        cdef Py_ssize_t i
+        if not owners:
+            raise ValueError("Semaphore released too many times")
+        owner = PyGreenlet_GetCurrent()
+        for i in range(len(owners)):
+            if owners[i] is owner:
+                del owners[i]
+                break
+        else:
+            owner = owners.pop(0)
+        if self._name is not None:
+            _held_remove(owner, self._name)
+        return owner
+
+    cdef _Waiter _hand_off(self):
+        cdef _Waiter waiter
+        waiters = self._waiters
+        if self._fair and waiters:
+            waiter = waiters.popleft()
+            waiter.granted = True
+            self._own(waiter.glet)
+            return waiter
+        self._value += 1
+        if waiters:
+            waiter = waiters.popleft()
+            waiter.woken = True
+            return waiter
+        return None
+
+    def acquire(self, blocking=True, timeout=None):
+        """Acquire one permit; return True on success.
+
+        :param blocking: when False, return False at once instead of
+            waiting.
+        :param timeout: wait at most this many seconds (blocking only).
+        """
+        return self._acquire(blocking, timeout)
+
+    cdef bint _acquire(self, bint blocking, object timeout) except -1:
+        cdef _Waiter waiter
+        cdef double deadline = 0
+        if timeout is not None:
+            timeout = _check_timeout(blocking, timeout)
+        if self._value > 0:
+            self._value -= 1
+            self._own(PyGreenlet_GetCurrent())
+            return True
+        if not blocking or timeout == 0:
+            return False
+        waiter = _Waiter(_current_hub())
+        self._waiters.append(waiter)
+        if timeout is not None:
+            deadline = _monotonic() + <double>timeout
+        while True:
+            try:
+                waiter.park(timeout)
+            except BaseException:
+                self._abandon(waiter)
+                raise
+            if waiter.granted:
+                return True
+            if waiter.woken and self._value > 0:
+                self._value -= 1
+                self._own(PyGreenlet_GetCurrent())
+                return True
+            if timeout is not None:
+                timeout = deadline - _monotonic()
+                if timeout <= 0:
+                    if not waiter.woken:
+                        self._waiters.remove(waiter)
+                    return False
+            if waiter.woken:
+                # Another caller took the freed permit first.
+                waiter = _Waiter(waiter.hub)
+                self._waiters.appendleft(waiter)
+
+    cdef int _abandon(self, _Waiter waiter) except -1:
+        # The waiter left with an exception: give back what it was given
+        # so that no wake-up is lost.
+        cdef _Waiter wake = None
+        if waiter.granted:
+            self._disown()
+            wake = self._hand_off()
+        elif waiter.woken:
+            if self._value > 0 and self._waiters:
+                wake = self._waiters.popleft()
+                wake.woken = True
+        else:
+            self._waiters.remove(waiter)
+        if wake is not None:
+            wake.wake()
+        return 0
+
+    def release(self):
+        """Release one permit, waking the oldest waiter if any.
+
+        :raises ValueError: if no permit is held.
+        """
+        self._release()
+
+    cdef int _release(self) except -1:
+        cdef _Waiter waiter
+        self._disown()
+        waiter = self._hand_off()
+        if waiter is not None:
+            waiter.wake()
+        return 0
+
+    def __enter__(self):
+        self._acquire(True, None)
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        self._release()
+        return False
