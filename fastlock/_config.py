@@ -1,0 +1,160 @@
+"""The ``[oslo_concurrency]`` options: ``lock_path`` and
+``disable_process_locking``.
+
+When oslo.config is importable, ``CONF`` is ``oslo_config.cfg.CONF`` with
+the options registered exactly as oslo.concurrency registers them (same
+names, defaults and help, so registering both libraries is harmless).
+Otherwise a small stand-in with the same attribute access and the
+override calls that tests use takes its place.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+_LOCK_PATH_HELP = (
+    'Directory to use for lock files.  For security, the '
+    'specified directory should only be writable by the user '
+    'running the processes that need locking. '
+    'Defaults to environment variable OSLO_LOCK_PATH. '
+    'If external locks are used, a lock path must be set.'
+)
+_DISABLE_HELP = 'Enables or disables inter-process locks.'
+GROUP = 'oslo_concurrency'
+
+try:
+    from oslo_config import cfg
+except ImportError:
+    cfg = None
+
+
+class RequiredOptError(ValueError):
+    """Raised, without oslo.config, when ``lock_path`` is needed but unset.
+
+    The message matches ``oslo_config.cfg.RequiredOptError``.
+    """
+
+    def __init__(self, opt_name: str, group: str) -> None:
+        super().__init__(
+            'value required for option %s in group [%s]' % (opt_name, group)
+        )
+
+
+class _StandInGroup:
+    """Attribute access to one option group, as ``CONF.<group>`` gives."""
+
+    def __init__(self, conf: StandInConf) -> None:
+        self._conf = conf
+
+    def __getattr__(self, name: str) -> Any:
+        return self._conf._lookup(name)
+
+
+class StandInConf:
+    """The subset of ``oslo_config.cfg.ConfigOpts`` that lockutils users
+    reach for: ``CONF.oslo_concurrency.<opt>``, ``set_override``,
+    ``clear_override``, ``set_default`` and ``register_opts``.
+    """
+
+    def __init__(self) -> None:
+        self._defaults: dict[str, Any] = {
+            'disable_process_locking': False,
+            'lock_path': os.environ.get('OSLO_LOCK_PATH'),
+        }
+        self._overrides: dict[str, Any] = {}
+        self.oslo_concurrency = _StandInGroup(self)
+
+    def _check(self, name: str, group: str | None) -> None:
+        if group not in (None, GROUP) or name not in self._defaults:
+            raise KeyError('no such option %s in group [%s]' % (name, group))
+
+    def _lookup(self, name: str) -> Any:
+        self._check(name, GROUP)
+        if name in self._overrides:
+            return self._overrides[name]
+        return self._defaults[name]
+
+    def set_override(self, name: str, override: Any, group: str | None = None) -> None:
+        """Override an option value, as ``ConfigOpts.set_override`` does."""
+        self._check(name, group)
+        self._overrides[name] = override
+
+    def clear_override(self, name: str, group: str | None = None) -> None:
+        """Undo ``set_override``."""
+        self._check(name, group)
+        self._overrides.pop(name, None)
+
+    def set_default(self, name: str, default: Any, group: str | None = None) -> None:
+        """Change an option default, as ``ConfigOpts.set_default`` does."""
+        self._check(name, group)
+        self._defaults[name] = default
+
+    def register_opts(self, opts: Any, group: str | None = None) -> None:
+        """Accept registration calls; the options always exist here."""
+
+
+if cfg is not None:
+    _opts = [
+        cfg.BoolOpt('disable_process_locking', default=False, help=_DISABLE_HELP),
+        cfg.StrOpt(
+            'lock_path', default=os.environ.get("OSLO_LOCK_PATH"), help=_LOCK_PATH_HELP
+        ),
+    ]
+    CONF: Any = cfg.CONF
+else:
+    _opts = []
+    CONF = StandInConf()
+
+
+def register_opts(conf: Any) -> None:
+    """Register the ``[oslo_concurrency]`` options on *conf*."""
+    conf.register_opts(_opts, group=GROUP)
+
+
+def set_defaults(lock_path: str) -> None:
+    """Set value for lock_path.
+
+    This can be used by tests to set lock_path to a temporary directory.
+    """
+    if cfg is not None:
+        cfg.set_defaults(_opts, lock_path=lock_path)
+    else:
+        CONF.set_default('lock_path', lock_path, group=GROUP)
+
+
+def get_lock_path(conf: Any) -> str | None:
+    """Return the path used for external file-based locks.
+
+    :param conf: Configuration object
+    :type conf: oslo_config.cfg.ConfigOpts
+
+    .. versionadded:: 1.8
+    """
+    register_opts(conf)
+    lock_path: str | None = conf.oslo_concurrency.lock_path
+    return lock_path
+
+
+def require_lock_path(lock_path: str | None) -> str:
+    """Return *lock_path* or the configured one; raise oslo's error if
+    neither is set."""
+    path = lock_path or CONF.oslo_concurrency.lock_path
+    if not path:
+        if cfg is not None:
+            raise cfg.RequiredOptError('lock_path', cfg.OptGroup(GROUP))
+        raise RequiredOptError('lock_path', GROUP)
+    return str(path)
+
+
+register_opts(CONF)
+
+
+def list_opts() -> list[tuple[str, list[Any]]]:
+    """Return a list of oslo.config options available in the library.
+
+    :returns: a list of (group_name, opts) tuples
+    """
+    import copy
+
+    return [(GROUP, copy.deepcopy(_opts))]

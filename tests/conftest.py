@@ -1,0 +1,90 @@
+"""Shared fixtures: every behaviour runs against the compiled core (``c``)
+and the pure-Python twin (``py``); facade tests may add oslo.concurrency
+as the reference (``oslo``)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import pytest
+
+from fastlock import lockutils as _lockutils
+
+IMPLS = (pytest.param("c", marks=pytest.mark.c_extension), "py")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--no-c-extensions",
+        action="store_true",
+        help="skip the compiled core (for a deliberate pure-Python run)",
+    )
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    if not config.getoption("--no-c-extensions"):
+        return
+    skip = pytest.mark.skip(reason="--no-c-extensions")
+    for item in items:
+        if "c_extension" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(params=IMPLS)
+def impl_name(request: pytest.FixtureRequest) -> str:
+    """``"c"`` or ``"py"``."""
+    return str(request.param)
+
+
+@pytest.fixture
+def impl(impl_name: str):
+    """The core module itself: ``fastlock._core_c`` or ``fastlock._core_py``.
+
+    Imported directly, so a missing build fails the ``c`` half.
+    """
+    return importlib.import_module("fastlock._core_" + impl_name)
+
+
+@pytest.fixture
+def lockutils(impl):
+    """``fastlock.lockutils`` bound to *impl*, with fresh default
+    containers; the previous binding is restored afterwards."""
+    previous = _lockutils._use_core(impl)
+    try:
+        yield _lockutils
+    finally:
+        _lockutils._use_core(previous)
+
+
+@pytest.fixture(params=["oslo", *IMPLS])
+def any_lockutils(request: pytest.FixtureRequest):
+    """The reference ``oslo_concurrency.lockutils`` or fastlock's facade
+    bound to one core: for behaviour that must match oslo."""
+    if request.param == "oslo":
+        yield pytest.importorskip("oslo_concurrency.lockutils")
+        return
+    core = importlib.import_module("fastlock._core_" + request.param)
+    previous = _lockutils._use_core(core)
+    try:
+        yield _lockutils
+    finally:
+        _lockutils._use_core(previous)
+
+
+@pytest.fixture
+def lock_path(tmp_path):
+    """A private directory for lock files."""
+    path = tmp_path / "locks"
+    path.mkdir()
+    return str(path)
+
+
+@pytest.fixture
+def debug_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """caplog capturing DEBUG from both fastlock and oslo lockutils."""
+    caplog.set_level(logging.DEBUG, logger="fastlock.lockutils")
+    caplog.set_level(logging.DEBUG, logger="oslo_concurrency.lockutils")
+    return caplog
