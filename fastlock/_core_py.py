@@ -65,6 +65,8 @@ def _check_timeout(blocking: bool, timeout: float | None) -> float | None:
         return None
     if not blocking:
         raise ValueError("can't specify a timeout for a non-blocking call")
+    if isinstance(timeout, (str, bytes)):
+        raise TypeError("must be real number, not %s" % type(timeout).__name__)
     timeout = float(timeout)
     if not timeout >= 0:  # also rejects NaN
         raise ValueError("timeout value must be a non-negative number")
@@ -214,6 +216,7 @@ class Semaphore:
         self._name = name
         self._waiters: collections.deque[_Waiter] = collections.deque()
         self._owners: list[Any] = []
+        self._keepalive: Semaphore | None = None
 
     @property
     def name(self) -> str | None:
@@ -248,6 +251,9 @@ class Semaphore:
     def _own(self, owner: Any) -> None:
         # Called under _guard by whoever transfers a permit to ``owner``.
         self._owners.append(owner)
+        # Keep a held semaphore alive, and so in the registry's weak
+        # table, even when its holder dropped every reference to it.
+        self._keepalive = self
         if self._name is not None:
             names = _held.get(owner)
             if names is None:
@@ -266,6 +272,8 @@ class Semaphore:
             owners.remove(owner)
         except ValueError:
             owner = owners.pop(0)
+        if not owners:
+            self._keepalive = None
         if self._name is not None:
             names = _held[owner]
             del names[len(names) - 1 - names[::-1].index(self._name)]

@@ -1,0 +1,103 @@
+"""The named-semaphore registry, against both implementations."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+import pytest
+
+
+def test_same_name_same_semaphore_while_referenced(impl):
+    reg = impl.Registry()
+    a = reg.get("x")
+    assert reg.get("x") is a
+    assert reg.get("y") is not a
+    assert a.name == "x"
+
+
+def test_kept_reference_still_excludes(impl):
+    # A caller that keeps the object from get() must still exclude others
+    # that look the name up later.
+    reg = impl.Registry()
+    kept = reg.get("x")
+    kept.acquire()
+    gc.collect()
+    other = []
+    t = threading.Thread(target=lambda: other.append(reg.get("x").acquire(blocking=False)))
+    t.start()
+    t.join(10)
+    assert other == [False]
+    kept.release()
+
+
+def test_unused_entries_are_dropped(impl):
+    reg = impl.Registry()
+    for i in range(100):
+        with reg.get("name-%d" % i):
+            pass
+    held = reg.get("held")
+    held.acquire()
+    assert len(reg) == 1
+    held.release()
+    del held
+    gc.collect()
+    assert len(reg) == 0
+
+
+def test_held_entry_survives_without_references(impl):
+    # oslo's weak registry loses a semaphore acquired and then dropped by
+    # its caller; fastlock keeps held entries regardless.
+    reg = impl.Registry()
+    reg.get("x").acquire()
+    for i in range(5000):  # force sweeps
+        reg.get("filler-%d" % i)
+    assert not reg.get("x").acquire(blocking=False)
+    reg.get("x").release()
+
+
+def test_fair_registry_makes_fair_semaphores(impl):
+    assert impl.Registry(fair=True).get("x").fair
+    assert not impl.Registry().get("x").fair
+
+
+def test_str_subclass_names_share_the_plain_entry(impl):
+    class Name(str):
+        def __hash__(self):
+            return 0
+
+    reg = impl.Registry()
+    plain = reg.get("abc")
+    sub = reg.get(Name("abc"))
+    assert sub is plain
+    assert type(sub.name) is str
+
+
+@pytest.mark.parametrize("name", [None, 1, b"x", ("x",), 1.5])
+def test_non_string_names_are_rejected(impl, name):
+    with pytest.raises(TypeError, match="lock name must be a str"):
+        impl.Registry().get(name)
+
+
+def test_empty_name_is_rejected(impl):
+    with pytest.raises(ValueError, match="must not be empty"):
+        impl.Registry().get("")
+
+
+def test_concurrent_get_gives_one_semaphore_per_name(impl):
+    reg = impl.Registry()
+    seen = []
+    barrier = threading.Barrier(8)
+
+    def work():
+        barrier.wait()
+        sems = [reg.get("n%d" % (i % 50)) for i in range(2000)]
+        seen.append(sems)
+
+    workers = [threading.Thread(target=work) for _ in range(8)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(30)
+    for i in range(50):
+        assert len({id(s[i]) for s in seen}) == 1

@@ -1,0 +1,195 @@
+"""The core semaphore, against both implementations (``impl`` fixture)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+
+def _hammer(sem, threads=8, rounds=300):
+    """Run a read-yield-write critical section from many threads.
+
+    Without exclusion the sleep(0) between read and write loses updates
+    and lets two threads inside at once; both are recorded.
+    """
+    state = {"count": 0, "inside": 0, "max_inside": 0}
+
+    def work():
+        for _ in range(rounds):
+            with sem:
+                state["inside"] += 1
+                state["max_inside"] = max(state["max_inside"], state["inside"])
+                value = state["count"]
+                time.sleep(0)
+                state["count"] = value + 1
+                state["inside"] -= 1
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(60)
+        assert not t.is_alive(), "a worker hung"
+    return state
+
+
+@pytest.mark.parametrize("fair", [False, True])
+def test_mutual_exclusion_threads(impl, fair):
+    state = _hammer(impl.Semaphore(fair=fair))
+    assert state == {"count": 8 * 300, "inside": 0, "max_inside": 1}
+
+
+def test_counting_semaphore_admits_exactly_value(impl):
+    sem = impl.Semaphore(3)
+    inside = []
+    peak = []
+    gate = threading.Event()
+
+    def work():
+        with sem:
+            inside.append(1)
+            peak.append(len(inside))
+            gate.wait(0.05)
+            time.sleep(0.01)
+            inside.pop()
+
+    workers = [threading.Thread(target=work) for _ in range(9)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(30)
+    assert max(peak) == 3
+    assert sem.value == 3
+
+
+def test_nonblocking_and_timeout(impl):
+    sem = impl.Semaphore()
+    assert sem.acquire(blocking=False)
+    assert sem.locked()
+    assert not sem.acquire(blocking=False)
+    assert not sem.acquire(timeout=0)
+    start = time.monotonic()
+    assert not sem.acquire(timeout=0.2)
+    assert time.monotonic() - start >= 0.15
+    assert sem.waiting == 0, "a timed-out waiter stayed queued"
+    sem.release()
+    assert not sem.locked()
+
+
+def test_timed_waiter_gets_lock_released_in_time(impl):
+    sem = impl.Semaphore()
+    sem.acquire()
+    result = []
+    t = threading.Thread(target=lambda: result.append(sem.acquire(timeout=10)))
+    t.start()
+    while sem.waiting == 0:
+        time.sleep(0.001)
+    sem.release()
+    t.join(10)
+    assert result == [True]
+    sem.release()
+
+
+@pytest.mark.parametrize("fair", [False, True])
+def test_waiters_are_served_in_arrival_order(impl, fair):
+    # Unfair semaphores still wake in FIFO order; with no newcomer to
+    # barge in, the order of service is the arrival order for both.
+    sem = impl.Semaphore(fair=fair)
+    sem.acquire()
+    order = []
+
+    def work(i):
+        with sem:
+            order.append(i)
+
+    workers = []
+    for i in range(6):
+        t = threading.Thread(target=work, args=(i,))
+        t.start()
+        workers.append(t)
+        while sem.waiting < i + 1:
+            time.sleep(0.001)
+    sem.release()
+    for t in workers:
+        t.join(10)
+    assert order == list(range(6))
+
+
+def test_fair_hand_off_does_not_let_a_newcomer_barge(impl):
+    sem = impl.Semaphore(fair=True)
+    sem.acquire()
+    got = []
+    t = threading.Thread(target=lambda: got.append(sem.acquire()))
+    t.start()
+    while sem.waiting == 0:
+        time.sleep(0.001)
+    sem.release()
+    # The permit now belongs to the waiter, even before it runs.
+    assert not sem.acquire(blocking=False)
+    t.join(10)
+    assert got == [True]
+    sem.release()
+
+
+def test_exception_in_critical_section_releases(impl):
+    sem = impl.Semaphore()
+    with pytest.raises(KeyError):
+        with sem:
+            raise KeyError("boom")
+    assert sem.acquire(blocking=False)
+    sem.release()
+
+
+def test_release_too_many_times(impl):
+    sem = impl.Semaphore()
+    with pytest.raises(ValueError, match="released too many times"):
+        sem.release()
+    sem.acquire()
+    sem.release()
+    with pytest.raises(ValueError, match="released too many times"):
+        sem.release()
+
+
+def test_release_from_another_thread_is_semaphore_semantics(impl):
+    # Like threading.Semaphore (what oslo hands out), a permit may be
+    # released by a thread other than the one that took it.
+    sem = impl.Semaphore()
+    sem.acquire()
+    t = threading.Thread(target=sem.release)
+    t.start()
+    t.join(10)
+    assert sem.acquire(blocking=False)
+    sem.release()
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"timeout": -1}, ValueError),
+        ({"timeout": float("nan")}, ValueError),
+        ({"timeout": "soon"}, TypeError),
+        ({"blocking": False, "timeout": 1}, ValueError),
+    ],
+)
+def test_bad_acquire_arguments(impl, kwargs, error):
+    sem = impl.Semaphore()
+    sem.acquire()
+    with pytest.raises(error):
+        sem.acquire(**kwargs)
+    sem.release()
+    assert sem.value == 1
+
+
+def test_infinite_timeout_means_wait(impl):
+    sem = impl.Semaphore()
+    assert sem.acquire(timeout=float("inf"))
+    sem.release()
+
+
+@pytest.mark.parametrize("value, error", [(0, ValueError), (-1, ValueError),
+                                          ("1", TypeError), (1.5, TypeError)])
+def test_bad_initial_value(impl, value, error):
+    with pytest.raises(error):
+        impl.Semaphore(value)
