@@ -12,7 +12,7 @@ SOURCES := setup.py pyproject.toml $(wildcard src/fastlock/*.pyx src/fastlock/*.
 $(VENV)/.installed: $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
-	$(PY) -m pip install -q -e '.[test,bench]'
+	$(PY) -m pip install -q -e '.[test,bench,dev]'
 	touch $@
 
 build: $(VENV)/.installed
@@ -34,7 +34,7 @@ annotate: build
 
 debug:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	FASTLOCK_DEBUG_BUILD=1 $(PY) -m pip install -e '.[test,bench]'
+	FASTLOCK_DEBUG_BUILD=1 $(PY) -m pip install -e '.[test,bench,dev]'
 
 dist-check: build
 	rm -rf dist $(VENV)-dist

@@ -1,16 +1,24 @@
 # Per-(green)thread list of held lock names, keyed by greenlet: without
 # eventlet every OS thread runs in its own main greenlet, so one key
-# covers both.  An entry exists only while its list is non-empty, so dead
-# threads leave nothing behind.
+# covers both.  A list that empties stays in place, so the next lock of
+# that thread costs no allocation; empty lists are swept when the table
+# has doubled since the last sweep, so finished threads cost nothing for
+# long.
 _held = {}
+cdef Py_ssize_t _held_sweep_at = 256
 
 
 cdef int _held_push(object owner, str name) except -1:
+    global _held_sweep_at
     cdef list names = _held.get(owner)
-    if names is None:
-        _held[owner] = [name]
-    else:
+    if names is not None:
         names.append(name)
+        return 0
+    if len(_held) >= _held_sweep_at:
+        for key in [k for k, v in _held.items() if not v]:
+            del _held[key]
+        _held_sweep_at = max(256, 2 * len(_held))
+    _held[owner] = [name]
     return 0
 
 
@@ -22,9 +30,7 @@ cdef int _held_remove(object owner, str name) except -1:
     for i in range(len(names) - 1, -1, -1):
         if names[i] is name:
             del names[i]
-            break
-    if not names:
-        del _held[owner]
+            return 0
     return 0
 
 
