@@ -355,6 +355,20 @@ class Semaphore:
             return waiter
         return None
 
+    def _forget_threads_but(self, root: Any) -> list[_Waiter]:
+        # After fork only the forking OS thread (and the green threads of
+        # its hub) exist: permits and waits of the others are void.
+        kept = [o for o in self._owners if _root(o) is root]
+        freed = len(self._owners) - len(kept)
+        self._owners[:] = kept
+        if not kept:
+            self._keepalive = None
+        self._waiters = collections.deque(
+            w for w in self._waiters if _root(w.glet) is root
+        )
+        woken = [self._hand_off() for _ in range(freed)]
+        return [w for w in woken if w is not None]
+
     def release(self) -> None:
         """Release one permit, waking the oldest waiter if any.
 
@@ -389,6 +403,7 @@ class Registry:
         self._entries: weakref.WeakValueDictionary[str, Semaphore] = (
             weakref.WeakValueDictionary()
         )
+        _registries.add(self)
 
     def get(self, name: str) -> Semaphore:
         """Return the semaphore for *name*, creating it if needed.
@@ -413,3 +428,37 @@ class Registry:
     def __len__(self) -> int:
         """Return how many names have a live semaphore."""
         return len(self._entries)
+
+
+def _root(glet: Any) -> Any:
+    # The main greenlet of the OS thread that runs *glet*.
+    while glet.parent is not None:
+        glet = glet.parent
+    return glet
+
+
+_registries: weakref.WeakSet[Registry] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """Release what the vanished OS threads held, in every registry.
+
+    A lock held by another thread at fork time would otherwise stay held
+    in the child forever.  Locks of the forking thread (and of the green
+    threads of its hub, which live on in the child) stay as they were.
+    """
+    global _guard
+    _guard = _allocate_lock()  # may have been held by a vanished thread
+    root = _root(_getcurrent())
+    woken = []
+    with _guard:
+        for owner in [o for o in _held if _root(o) is not root]:
+            del _held[owner]
+        for registry in list(_registries):
+            for sem in list(registry._entries.values()):
+                woken.extend(sem._forget_threads_but(root))
+    for waiter in woken:
+        waiter.wake()
+
+
+_os.register_at_fork(after_in_child=_after_fork_in_child)

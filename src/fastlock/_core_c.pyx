@@ -24,6 +24,7 @@ cdef extern from "pythread.h":
 import sys
 from collections import deque
 from time import monotonic as _monotonic
+from weakref import WeakSet
 
 PyGreenlet_Import()
 

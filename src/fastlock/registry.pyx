@@ -1,4 +1,5 @@
 cdef Py_ssize_t _MIN_SWEEP = 1024
+cdef object _registries = WeakSet()
 
 
 cdef class Registry:
@@ -20,6 +21,7 @@ cdef class Registry:
         self._entries = {}
         self._fair = fair
         self._sweep_at = _MIN_SWEEP
+        _registries.add(self)
 
     def get(self, name):
         """Return the semaphore for *name*, creating it if needed.
@@ -64,3 +66,26 @@ cdef class Registry:
         """Return how many names have a live semaphore."""
         self._sweep()
         return len(self._entries)
+
+
+def _after_fork_in_child():
+    """Release what the vanished OS threads held, in every registry.
+
+    A lock held by another thread at fork time would otherwise stay held
+    in the child forever.  Locks of the forking thread (and of the green
+    threads of its hub, which live on in the child) stay as they were.
+    """
+    cdef Registry registry
+    cdef Semaphore sem
+    root = _root(PyGreenlet_GetCurrent())
+    for owner in [o for o in _held if _root(o) is not root]:
+        del _held[owner]
+    woken = []
+    for registry in list(_registries):
+        for sem in list(registry._entries.values()):
+            woken.extend(sem._forget_threads_but(root))
+    for waiter in woken:
+        (<_Waiter>waiter).wake()
+
+
+_os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -30,6 +30,13 @@ def _noop():
     pass
 
 
+cdef object _root(object glet):
+    # The main greenlet of the OS thread that runs *glet*.
+    while glet.parent is not None:
+        glet = glet.parent
+    return glet
+
+
 cdef class _HubWaker:
     """Wakes green waiters of one hub from other OS threads."""
 
@@ -280,6 +287,17 @@ cdef class Semaphore:
         if wake is not None:
             wake.wake()
         return 0
+
+    cdef list _forget_threads_but(self, object root):
+        # After fork only the forking OS thread (and the green threads of
+        # its hub) exist: permits and waits of the others are void.
+        cdef list kept = [o for o in self._owners if _root(o) is root]
+        cdef Py_ssize_t freed = len(self._owners) - len(kept)
+        self._owners[:] = kept
+        self._waiters = deque(
+            w for w in self._waiters if _root((<_Waiter>w).glet) is root)
+        woken = [self._hand_off() for _ in range(freed)]
+        return [w for w in woken if w is not None]
 
     def release(self):
         """Release one permit, waking the oldest waiter if any.

@@ -1,0 +1,60 @@
+"""fork() while other threads hold locks: the child can take them all."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+
+def _in_child(check):
+    """Run *check* in a forked child; return its exit status (0 = ok)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            check()
+            code = 0
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_child_can_take_locks_held_by_other_threads(lockutils):
+    taken = threading.Event()
+    done = threading.Event()
+
+    def holder():
+        with lockutils.lock("plain"), lockutils.lock("fair", fair=True):
+            taken.set()
+            done.wait(30)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    taken.wait(10)
+    try:
+        with lockutils.lock("mine"):
+
+            def check():
+                assert lockutils.held_locks() == ["mine"]
+                with lockutils.lock("plain", blocking=False):
+                    assert lockutils.held_locks() == ["mine", "plain"]
+                with lockutils.lock("fair", fair=True, timeout=1):
+                    pass
+                # The forking thread's own lock is still its own.
+                assert not lockutils.internal_lock("mine").acquire(
+                    blocking=False)
+
+            assert _in_child(check) == 0
+            # The parent is untouched.
+            assert not lockutils.internal_lock("plain").acquire(blocking=False)
+    finally:
+        done.set()
+        t.join(10)
