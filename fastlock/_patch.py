@@ -136,6 +136,7 @@ def patch_oslo() -> bool:
         if real is not None:
             replaced = _rebind_module(real, ours, set_attr)
             _rebind_references(real, ours, replaced, undo)
+        _adopt_registered_opts(undo)
         set_module(MODULE, ours)
         set_attr(package, 'lockutils', ours)
         _undo = undo
@@ -169,6 +170,8 @@ def unpatch_oslo() -> bool:
                 _, namespace, key, old, new = entry
                 if namespace.get(key) is new:
                     namespace[key] = old
+            elif kind == 'list':
+                entry[1][:] = entry[2]
             elif kind == 'finder':
                 try:
                     sys.meta_path.remove(entry[1])
@@ -180,6 +183,32 @@ def unpatch_oslo() -> bool:
                 del sys.modules[alias]  # an alias served by the finder
         _undo = None
         return True
+
+
+def _adopt_registered_opts(undo: list[Any]) -> None:
+    """Make fastlock's option objects the ones registered on ``CONF``.
+
+    If oslo's lockutils registered its options first, ``CONF`` holds oslo's
+    Opt objects.  ``set_defaults`` changes the defaults of the objects in
+    ``_opts``, and the next ``register_opts`` compares them with the
+    registered ones: with two sets of objects that raises
+    ``DuplicateOptError``.  One shared set avoids it.
+    """
+    from fastlock import _config
+
+    if _config.cfg is None:
+        return
+    registered = []
+    for opt in _config._opts:
+        try:
+            info = _config.CONF._get_opt_info(opt.dest, _config.GROUP)
+        except Exception:  # noqa: BLE001 - not registered: keep ours
+            registered.append(opt)
+        else:
+            registered.append(info['opt'])
+    if any(a is not b for a, b in zip(registered, _config._opts)):
+        undo.append(('list', _config._opts, list(_config._opts)))
+        _config._opts[:] = registered
 
 
 def _rebind_module(real: ModuleType, ours: ModuleType, set_attr: Any) -> dict[int, Any]:
