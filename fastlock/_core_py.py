@@ -161,6 +161,9 @@ class _Waiter:
         if self.lock is not None:
             self.lock.acquire(True, -1 if timeout is None else timeout)
             return
+        # Register the cross-thread waker from the hub's own thread: eventlet
+        # hubs must not be touched from other threads.
+        _HubWaker.for_hub(self.hub)
         timer = None
         if timeout is not None:
             timer = self.hub.schedule_call_global(timeout, self.resume)
@@ -194,17 +197,18 @@ class Semaphore:
     ``acquire()`` blocks OS threads on a native lock and parks green
     threads on their eventlet hub; a waiter of either kind may be woken by
     a releaser of either kind, in any OS thread.  Waiters are served in
-    arrival order.  With ``fair=True`` a release hands the permit straight
-    to the oldest waiter (no barging); otherwise a release frees the
-    permit and wakes the oldest waiter, and a newcomer may take the permit
-    first.
+    arrival order.  With ``fair=True`` (the default) a release hands the
+    permit straight to the oldest waiter, so nobody barges in and no
+    waiter starves; with ``fair=False`` a release frees the permit and
+    wakes the oldest waiter, and a newcomer may take the permit first
+    (more throughput under heavy contention, no bound on waiting).
 
     A semaphore made by a :class:`Registry` has a ``name``; acquiring it
     adds the name to the caller's :func:`held_locks` list.
     """
 
     def __init__(
-        self, value: int = 1, fair: bool = False, name: str | None = None
+        self, value: int = 1, fair: bool = True, name: str | None = None
     ) -> None:
         if type(value) is not int:
             raise TypeError("value must be an int, not %s" % type(value).__name__)
@@ -398,7 +402,7 @@ class Registry:
     can pass through in constant memory.
     """
 
-    def __init__(self, fair: bool = False) -> None:
+    def __init__(self, fair: bool = True) -> None:
         self._fair = bool(fair)
         self._entries: weakref.WeakValueDictionary[str, Semaphore] = (
             weakref.WeakValueDictionary()

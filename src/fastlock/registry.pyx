@@ -17,7 +17,7 @@ cdef class Registry:
     # An entry is dead when the table holds its only reference (refcount 1)
     # and it is idle: then no one can tell it from a fresh one.
 
-    def __init__(self, fair=False):
+    def __init__(self, fair=True):
         self._entries = {}
         self._fair = fair
         self._sweep_at = _MIN_SWEEP

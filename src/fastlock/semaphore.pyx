@@ -96,6 +96,9 @@ cdef class _Waiter:
             # switch point: releases the GIL while blocked
             self.lock.acquire(True, -1 if timeout is None else timeout)
             return 0
+        # Register the cross-thread waker from the hub's own thread: eventlet
+        # hubs must not be touched from other threads.
+        _waker_for(self.hub)
         if timeout is not None:
             timer = self.hub.schedule_call_global(timeout, self.resume)
         try:
@@ -130,16 +133,17 @@ cdef class Semaphore:
     ``acquire()`` blocks OS threads on a native lock and parks green
     threads on their eventlet hub; a waiter of either kind may be woken by
     a releaser of either kind, in any OS thread.  Waiters are served in
-    arrival order.  With ``fair=True`` a release hands the permit straight
-    to the oldest waiter (no barging); otherwise a release frees the
-    permit and wakes the oldest waiter, and a newcomer may take the permit
-    first.
+    arrival order.  With ``fair=True`` (the default) a release hands the
+    permit straight to the oldest waiter, so nobody barges in and no
+    waiter starves; with ``fair=False`` a release frees the permit and
+    wakes the oldest waiter, and a newcomer may take the permit first
+    (more throughput under heavy contention, no bound on waiting).
 
     A semaphore made by a :class:`Registry` has a ``name``; acquiring it
     adds the name to the caller's :func:`held_locks` list.
     """
 
-    def __init__(self, value=1, fair=False, name=None):
+    def __init__(self, value=1, fair=True, name=None):
         if type(value) is not int:
             raise TypeError(
                 "value must be an int, not %s" % type(value).__name__)

@@ -18,6 +18,31 @@ check_implementation()
 real_threading = patcher.original("threading")
 real_time = patcher.original("time")
 
+# First contact, hub otherwise idle: a native releaser must wake a green
+# waiter at once.  A hub with no file descriptors to watch sleeps in
+# time.sleep() until its next timer, so a wake-up channel registered from
+# the foreign thread is not seen: the acquire would time out.
+first = lockutils.internal_lock("first-contact")
+first_in = real_threading.Event()
+
+
+def native_first():
+    with first:
+        first_in.set()
+        real_time.sleep(0.2)
+
+
+eventlet.sleep(0)  # start this thread's hub: the waiter parks on it
+t = real_threading.Thread(target=native_first)
+t.start()
+first_in.wait()
+start = real_time.monotonic()
+assert first.acquire(timeout=20)
+# Woken by the release after ~0.2 s, not rescued by the 20 s timer.
+assert real_time.monotonic() - start < 10, "green waiter not woken"
+first.release()
+t.join()
+
 state = {"count": 0, "inside": 0, "max": 0}
 ROUNDS = 300
 
