@@ -31,9 +31,11 @@ def _wrapper(kind):
 @pytest.mark.parametrize("kind", ["oslo", "fastlock"])
 @pytest.mark.parametrize("code", [0, 3])
 def test_lock_wrapper_in_process(kind, code, monkeypatch):
+    # Import first: oslo's option default comes from the environment at
+    # import time and must equal the one fastlock registered.
+    lock_wrapper = _wrapper(kind)
     # the wrapper sets OSLO_LOCK_PATH in this process: have it restored
     monkeypatch.setenv("OSLO_LOCK_PATH", "/placeholder")
-    lock_wrapper = _wrapper(kind)
     # argv[0] is the wrapper's own name and is dropped
     result = lock_wrapper(["wrapper", sys.executable, "-c", CHILD, str(code)])
     assert result == code
