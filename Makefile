@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SOURCES := setup.py pyproject.toml $(wildcard src/fastlock/*.pyx src/fastlock/*.pxd)
 
-.PHONY: build test test-pure bench bench-quick bench-eventlet annotate debug \
+.PHONY: build test test-pure stress bench bench-quick bench-eventlet annotate debug \
 	dist-check clean
 
 $(VENV)/.installed: $(SOURCES)
@@ -48,3 +48,7 @@ dist-check: build
 clean:
 	rm -rf build dist *.egg-info fastlock/*.so src/fastlock/*.c \
 		src/fastlock/*.html .benchmarks $(VENV)-dist
+
+# The stress and fault suite for longer: 10 s of load per test, 10x cycles.
+stress: build
+	FASTLOCK_STRESS_SECONDS=10 FASTLOCK_STRESS_SCALE=10 $(PY) -m pytest tests/stress $(PYTEST_ARGS)

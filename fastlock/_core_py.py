@@ -46,6 +46,9 @@ _monotonic = time.monotonic
 
 _guard = _allocate_lock()
 
+# Semaphores that somebody holds: strong references, see Semaphore._own.
+_busy: set[Any] = set()
+
 # greenlet -> names of the named semaphores it holds, in acquisition
 # order.  An entry exists only while the list is non-empty.
 _held: dict[Any, list[str]] = {}
@@ -220,7 +223,6 @@ class Semaphore:
         self._name = name
         self._waiters: collections.deque[_Waiter] = collections.deque()
         self._owners: list[Any] = []
-        self._keepalive: Semaphore | None = None
 
     @property
     def name(self) -> str | None:
@@ -257,7 +259,7 @@ class Semaphore:
         self._owners.append(owner)
         # Keep a held semaphore alive, and so in the registry's weak
         # table, even when its holder dropped every reference to it.
-        self._keepalive = self
+        _busy.add(self)
         if self._name is not None:
             names = _held.get(owner)
             if names is None:
@@ -277,7 +279,7 @@ class Semaphore:
         except ValueError:
             owner = owners.pop(0)
         if not owners:
-            self._keepalive = None
+            _busy.discard(self)
         if self._name is not None:
             names = _held[owner]
             del names[len(names) - 1 - names[::-1].index(self._name)]
@@ -366,7 +368,7 @@ class Semaphore:
         freed = len(self._owners) - len(kept)
         self._owners[:] = kept
         if not kept:
-            self._keepalive = None
+            _busy.discard(self)
         self._waiters = collections.deque(
             w for w in self._waiters if _root(w.glet) is root
         )

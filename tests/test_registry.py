@@ -50,6 +50,7 @@ def test_held_entry_survives_without_references(impl):
     # its caller; fastlock keeps held entries regardless.
     reg = impl.Registry()
     reg.get("x").acquire()
+    gc.collect()
     for i in range(5000):  # force sweeps
         reg.get("filler-%d" % i)
     assert not reg.get("x").acquire(blocking=False)

@@ -1,0 +1,131 @@
+"""Signals and exceptions while waiting; reference and memory leaks."""
+
+from __future__ import annotations
+
+import gc
+import signal
+import threading
+import time
+import tracemalloc
+
+import pytest
+
+
+@pytest.fixture
+def holder(lockutils):
+    """A lock named 'held' taken by another thread until the test ends."""
+    taken, done = threading.Event(), threading.Event()
+
+    def hold():
+        with lockutils.lock("held"):
+            taken.set()
+            done.wait(30)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    taken.wait(10)
+    yield lockutils.internal_lock("held")
+    done.set()
+    t.join(10)
+
+
+@pytest.fixture
+def alarm():
+    """Deliver SIGALRM to the main thread every *interval* seconds."""
+    previous = signal.getsignal(signal.SIGALRM)
+
+    def start(handler, interval):
+        signal.signal(signal.SIGALRM, handler)
+        signal.setitimer(signal.ITIMER_REAL, interval, interval)
+
+    yield start
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def test_signals_do_not_cut_a_timed_wait_short(lockutils, holder, alarm, report):
+    calls = []
+    alarm(lambda *a: calls.append(1), 0.02)
+    start = time.monotonic()
+    with pytest.raises(lockutils.AcquireLockFailedException):
+        with lockutils.lock("held", timeout=0.3):
+            pass
+    waited = time.monotonic() - start
+    assert len(calls) >= 5, "the signals did not arrive during the wait"
+    assert waited >= 0.28, "an interrupted wait returned early"
+    assert holder.waiting == 0
+    report(signals_during_wait=len(calls), waited_s=round(waited, 3))
+
+
+def test_exception_from_signal_handler_leaves_nothing_behind(
+        lockutils, holder, alarm):
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(*args):
+        raise Interrupted
+
+    alarm(interrupt, 0.05)
+    with pytest.raises(Interrupted):
+        with lockutils.lock("held"):
+            raise AssertionError("acquired a held lock")
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    assert holder.waiting == 0
+    assert lockutils.held_locks() == []
+
+
+def test_keyboard_interrupt_while_queued_loses_no_wake_up(lockutils, alarm):
+    # main waits behind a holder, with another thread queued behind main;
+    # main is interrupted; the holder's release must reach the other thread.
+    first = lockutils.internal_lock("queue")
+    first.acquire()
+    got = []
+
+    def late_waiter():
+        while first.waiting < 1:
+            time.sleep(0.001)
+        got.append(first.acquire(timeout=10))
+
+    t = threading.Thread(target=late_waiter)
+    t.start()
+
+    def interrupt(*args):
+        if first.waiting == 2:
+            raise KeyboardInterrupt
+
+    alarm(interrupt, 0.02)
+    with pytest.raises(KeyboardInterrupt):
+        first.acquire()
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    assert first.waiting == 1
+    first.release()
+    t.join(10)
+    assert got == [True]
+    first.release()
+    assert lockutils.held_locks() == []
+
+
+def test_acquire_release_cycles_leak_nothing(lockutils, stress_scale, report):
+    cycles = 200_000 * stress_scale
+    names = ["leak-%d" % (i % 1000) for i in range(cycles)]
+
+    def run():
+        lock = lockutils.lock
+        for name in names:
+            with lock(name):
+                pass
+
+    run()  # warm up: allocator pools, registry table
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        run()
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    # A leaked object per cycle would be megabytes; allow small noise.
+    assert grown < 64 * 1024, "traced memory grew by %d bytes" % grown
+    report(cycles=cycles, traced_growth_bytes=grown)
