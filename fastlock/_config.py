@@ -108,8 +108,23 @@ else:
 
 
 def register_opts(conf: Any) -> None:
-    """Register the ``[oslo_concurrency]`` options on *conf*."""
-    conf.register_opts(_opts, group=GROUP)
+    """Register the ``[oslo_concurrency]`` options on *conf*.
+
+    When oslo.concurrency registered them on ``CONF`` first, its option
+    objects are adopted, so that ``set_defaults()`` from either library
+    changes the one set both read.
+    """
+    if cfg is None:
+        return
+    try:
+        conf.register_opts(_opts, group=GROUP)
+    except cfg.DuplicateOptError:
+        if conf is not CONF:
+            raise
+    if conf is CONF:
+        _opts[:] = [
+            conf._get_opt_info(opt.dest, GROUP)['opt'] for opt in _opts
+        ]
 
 
 def set_defaults(lock_path: str) -> None:

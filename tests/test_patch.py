@@ -294,3 +294,20 @@ def test_unpatched_coexistence_set_defaults(run):
         print("OK")
         """
     )
+
+
+def test_unpatched_oslo_first_shares_option_defaults(run):
+    # oslo imported first: fastlock adopts oslo's option objects, so either
+    # library's set_defaults() reaches both.
+    run(
+        """
+        import oslo_concurrency.lockutils as o
+        import fastlock.lockutils as f
+        o.set_defaults("/x")
+        assert o.get_lock_path(o.CONF) == "/x"
+        assert f.get_lock_path(f.CONF) == "/x"
+        f.set_defaults("/y")
+        assert o.get_lock_path(o.CONF) == "/y"
+        print("OK")
+        """
+    )
