@@ -1,0 +1,412 @@
+"""Turn benchmark results into one side-by-side table, a targets verdict
+and (when matplotlib is importable) a PNG chart.
+
+Input is the combined ``results.json`` written by ``run.py`` (default:
+``bench/results/latest.json``); raw pytest-benchmark JSON files are
+accepted too.  Every ratio compares numbers from the same run:
+
+* ``x floor``: how many times the floor's cost this row costs (time per
+  operation over the floor's; for acquisitions/s, the floor's rate over
+  this row's).  The floor is ``threading.Lock`` in-process,
+  ``eventlet Semaphore`` under eventlet, ``lockf (open fd)`` for external
+  locks.
+* ``vs oslo``: how many times faster than oslo.concurrency this row is
+  (oslo's time over this row's; below 1 means slower).
+
+Usage: ``python bench/report.py [results.json ...] [--chart PNG]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import _lib  # noqa: E402
+
+SCENARIOS = [
+    'uncontended: with lock(name)',
+    'uncontended: @synchronized(name) call',
+    'uncontended: lock(name, fair=True)',
+    'uncontended: lock(name, semaphores=S)',
+    'external: uncontended, one name',
+    'external: 10,000 distinct names, cycled',
+    'threads: 2 on one name',
+    'threads: 8 on one name',
+    'threads: 8 on 8 names',
+    'eventlet: 10 green threads on one name',
+    'eventlet: 100 green threads on one name',
+    'eventlet: 1000 green threads on one name',
+    'eventlet: 100 green threads, one name each',
+    'eventlet: fair=True, 100 green threads on one name',
+    'processes: 2 hammering one external lock',
+    'processes: 4 hammering one external lock',
+    'processes: ping-pong hand-off latency, p50',
+    'processes: ping-pong hand-off latency, p99',
+]
+EVENTLET_ONE_NAME = SCENARIOS[9:12]
+EVENTLET_FAIR = SCENARIOS[13]
+
+
+# -- loading ---------------------------------------------------------------
+
+def rows_from_pytest_benchmark(data, source):
+    """Rows (per-operation medians) from one pytest-benchmark JSON."""
+    rows = []
+    for b in data.get('benchmarks', []):
+        ops = b.get('extra_info', {}).get('ops', 1)
+        st = b['stats']
+        rows.append({
+            'scenario': b['group'],
+            'contender': b.get('params', {}).get('contender', b['name']),
+            'unit': 's',
+            'value': st['median'] / ops,
+            'skipped': None,
+            'note': '',
+            'extra': {
+                'iqr': st['iqr'] / ops, 'rounds': st['rounds'],
+                'iterations': st.get('iterations', 1), 'ops_per_round': ops,
+                'source': source,
+            },
+        })
+    for s in data.get('skipped', []):
+        rows.append({
+            'scenario': s['group'], 'contender': s['contender'], 'unit': 's',
+            'value': None, 'skipped': s['reason'], 'note': '',
+            'extra': {'source': source},
+        })
+    return rows
+
+
+def load(paths):
+    """(rows, meta) from combined results files or raw pytest-benchmark
+    JSON files."""
+    rows, meta = [], {}
+    for path in paths:
+        with open(path) as f:
+            data = json.load(f)
+        if 'benchmarks' in data:
+            rows.extend(rows_from_pytest_benchmark(data, path))
+        else:
+            rows.extend(data.get('rows', []))
+            meta = data.get('meta', meta)
+    return rows, meta
+
+
+# -- numbers ---------------------------------------------------------------
+
+def _scenario_rank(name, seen):
+    if name in SCENARIOS:
+        return (SCENARIOS.index(name), 0)
+    if name.startswith('registry:'):
+        return (len(SCENARIOS), 0 if 'time per op' in name else 1)
+    return (len(SCENARIOS) + 1, seen.index(name))
+
+
+def by_scenario(rows):
+    """[(scenario, {contender: row})] in table order."""
+    seen, groups = [], {}
+    for r in rows:
+        if r['scenario'] not in groups:
+            seen.append(r['scenario'])
+            groups[r['scenario']] = {}
+        groups[r['scenario']][r['contender']] = r
+    order = sorted(seen, key=lambda s: _scenario_rank(s, seen))
+    return [(s, groups[s]) for s in order]
+
+
+def _cost(row):
+    """Comparable cost: lower is better."""
+    if row is None or row.get('value') is None or row['unit'] == 'bytes':
+        return None
+    if row['unit'] == 'acq/s':
+        return 1.0 / row['value'] if row['value'] else None
+    return row['value']
+
+
+def ratios(group, contender):
+    """(x floor, vs oslo) for one contender of a scenario; None if n/a."""
+    row = group.get(contender)
+    cost = _cost(row)
+    if cost is None:
+        return None, None
+    floor = next((group[f] for f in _lib.FLOORS if f in group), None)
+    fcost = _cost(floor)
+    ocost = _cost(group.get('oslo'))
+    return (cost / fcost if fcost else None), (ocost / cost if ocost else None)
+
+
+# -- formatting ------------------------------------------------------------
+
+def fmt_value(row):
+    v = row.get('value')
+    if v is None:
+        return '—'
+    if row['unit'] == 'acq/s':
+        if v >= 1e6:
+            return '%.2fM acq/s' % (v / 1e6)
+        if v >= 1e3:
+            return '%.1fk acq/s' % (v / 1e3)
+        return '%.0f acq/s' % v
+    if row['unit'] == 'bytes':
+        sign = '+' if v >= 0 else '-'
+        v = abs(v)
+        if v >= 1024 * 1024:
+            return '%s%.1f MiB' % (sign, v / 1024 / 1024)
+        return '%s%d KiB' % (sign, round(v / 1024))
+    for scale, unit in ((1, 's'), (1e-3, 'ms'), (1e-6, 'µs')):
+        if v >= scale:
+            return '%.3g %s' % (v / scale, unit)
+    return '%.0f ns' % (v * 1e9)
+
+
+def fmt_ratio(x, digits=2):
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ''
+    if x >= 100:
+        return '%.0fx' % x
+    if x >= 10:
+        return '%.1fx' % x
+    return '%.*fx' % (digits, x)
+
+
+def table(rows):
+    """The side-by-side table, Markdown."""
+    out = [
+        '| scenario | contender | median | x floor | vs oslo | note |',
+        '| --- | --- | ---: | ---: | ---: | --- |',
+    ]
+    for scenario, group in by_scenario(rows):
+        first = True
+        for c in sorted(group, key=lambda c: (
+                _lib.ORDER.index(c) if c in _lib.ORDER else 99, c)):
+            row = group[c]
+            xf, vo = ratios(group, c)
+            if c in _lib.FLOORS:
+                xf = None
+            if c == 'oslo':
+                vo = None
+            note = row.get('note') or ''
+            if row.get('skipped'):
+                note = 'skipped: ' + row['skipped']
+            name = ('**%s**' % c) if c == 'fastlock-c' else c
+            out.append('| %s | %s | %s | %s | %s | %s |' % (
+                scenario if first else '', name, fmt_value(row),
+                fmt_ratio(xf), fmt_ratio(vo), note))
+            first = False
+    return '\n'.join(out)
+
+
+# -- targets ---------------------------------------------------------------
+
+def _find(rows, scenario):
+    return dict(by_scenario(rows)).get(scenario, {})
+
+
+def _missing(group, who='fastlock-c'):
+    row = group.get(who)
+    if row is None:
+        return 'not measured (no %s row)' % who
+    if row.get('skipped') or row.get('value') is None:
+        return 'not measured: %s' % (row.get('skipped') or 'no value')
+    return None
+
+
+def targets(rows, meta=None):
+    """[(target, 'met'|'MISSED', detail)] for fastlock-c, issue 4."""
+    res = []
+
+    def add(text, ok, detail):
+        res.append((text, 'met' if ok else 'MISSED', detail))
+
+    g = _find(rows, 'uncontended: with lock(name)')
+    miss = _missing(g)
+    text = ('uncontended `with lock(name)`: <= 3x threading.Lock and '
+            '>= 20x faster than oslo')
+    if miss:
+        add(text, False, miss)
+    else:
+        xf, vo = ratios(g, 'fastlock-c')
+        add(text, xf is not None and vo is not None and xf <= 3 and vo >= 20,
+            '%s threading.Lock, %s faster than oslo' % (
+                fmt_ratio(xf), fmt_ratio(vo)))
+
+    g = _find(rows, 'uncontended: @synchronized(name) call')
+    miss = _missing(g)
+    text = '`@synchronized` call: >= 20x faster than oslo'
+    if miss:
+        add(text, False, miss)
+    else:
+        vo = ratios(g, 'fastlock-c')[1]
+        add(text, vo is not None and vo >= 20,
+            '%s faster than oslo' % fmt_ratio(vo))
+
+    g = _find(rows, 'external: uncontended, one name')
+    miss = _missing(g)
+    text = ('uncontended external lock: >= 20x faster than oslo, '
+            '<= 2x raw lockf on an open fd')
+    if miss:
+        add(text, False, miss)
+    else:
+        xf, vo = ratios(g, 'fastlock-c')
+        add(text, xf is not None and vo is not None and xf <= 2 and vo >= 20,
+            '%s faster than oslo, %s lockf' % (fmt_ratio(vo), fmt_ratio(xf)))
+
+    text = 'eventlet contention on one name: >= 1.5x oslo throughput'
+    parts, ok, miss = [], True, None
+    for s in EVENTLET_ONE_NAME:
+        g = _find(rows, s)
+        miss = miss or _missing(g)
+        vo = ratios(g, 'fastlock-c')[1]
+        ok = ok and vo is not None and vo >= 1.5
+        parts.append('%s: %s' % (s.split(': ')[1].split(' green')[0],
+                                 fmt_ratio(vo) or 'n/a'))
+    add(text, ok and not miss,
+        miss or ('oslo time / fastlock-c time with 10/100/1000 green '
+                 'threads: ' + ', '.join(parts)))
+
+    g = _find(rows, EVENTLET_FAIR)
+    miss = _missing(g)
+    text = 'eventlet fair locks, 100 waiters: >= 10x oslo'
+    if miss:
+        add(text, False, miss)
+    else:
+        vo = ratios(g, 'fastlock-c')[1]
+        add(text, vo is not None and vo >= 10,
+            '%s faster than oslo' % fmt_ratio(vo))
+
+    g = _find(rows, 'processes: ping-pong hand-off latency, p50')
+    miss = _missing(g)
+    text = 'cross-process hand-off p50 < 1 ms'
+    oslo = g.get('oslo')
+    oslo_txt = ' (oslo %s)' % fmt_value(oslo) if oslo and oslo.get(
+        'value') is not None else ''
+    if miss:
+        add(text, False, miss + oslo_txt)
+    else:
+        v = g['fastlock-c']['value']
+        add(text, v < 1e-3, 'p50 %s%s' % (fmt_value(g['fastlock-c']),
+                                           oslo_txt))
+
+    reg = [s for s, _ in by_scenario(rows)
+           if s.startswith('registry:') and 'RSS' in s]
+    text = '1,000,000 names: flat memory'
+    if not reg:
+        add(text, False, 'not measured')
+    else:
+        g = _find(rows, reg[0])
+        miss = _missing(g)
+        if miss:
+            add(text, False, miss)
+        else:
+            row = g['fastlock-c']
+            flat = row['extra'].get('flat_bytes', 2 * 1024 * 1024)
+            tpo = _find(rows, reg[0].replace('RSS growth', 'time per op'))
+            note = tpo.get('fastlock-c', {}).get('note', '')
+            scope = reg[0].split(': ')[1].split(' distinct')[0]
+            add(text, row['value'] < flat,
+                'RSS %s after %s names (%s; flat = under %s)' % (
+                    fmt_value(row), scope, note,
+                    fmt_value({'unit': 'bytes', 'value': flat})))
+    return res
+
+
+def targets_text(rows, meta=None):
+    lines = ['Targets (issue 4; fastlock-c, ratios from this run):']
+    for text, status, detail in targets(rows, meta):
+        lines.append('- [%s] %s: %s' % (status, text, detail))
+    return '\n'.join(lines)
+
+
+def header(meta):
+    if not meta:
+        return ''
+    m = meta.get('machine', {})
+    v = m.get('versions', {})
+    return (
+        'Machine: %s, %s CPUs (nproc), Python %s, %s; load average %s at '
+        'start.\nfastlock %s (git %s), oslo.concurrency %s, fasteners %s, '
+        'filelock %s, eventlet %s.\nRun: `%s`%s, %.0f s.' % (
+            m.get('cpu'), m.get('nproc'), m.get('python'), m.get('platform'),
+            m.get('loadavg_1m_at_start'), v.get('fastlock'), m.get('git'),
+            v.get('oslo.concurrency'), v.get('fasteners'), v.get('filelock'),
+            v.get('eventlet'), meta.get('command', ''),
+            ' (quick mode: smaller samples)' if meta.get('quick') else '',
+            meta.get('elapsed_s', 0),
+        )
+    )
+
+
+LEGEND = (
+    'median: per operation (per acquisition) unless a rate; x floor: '
+    'cost relative to the floor of that scenario (threading.Lock, '
+    'eventlet Semaphore or lockf on an open fd); vs oslo: how many times '
+    'faster than oslo.concurrency (below 1x: slower).'
+)
+
+
+def report(rows, meta=None):
+    parts = [header(meta), '', table(rows), '', LEGEND, '',
+             targets_text(rows, meta)]
+    return '\n'.join(p for p in parts if p is not None).strip() + '\n'
+
+
+# -- chart -----------------------------------------------------------------
+
+def chart(rows, path):
+    """Speed-up over oslo per scenario and contender (log scale); returns
+    the path, or None when matplotlib is not importable."""
+    try:
+        import matplotlib
+
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    groups = [(s, g) for s, g in by_scenario(rows)
+              if 'oslo' in g and _cost(g['oslo']) is not None]
+    contenders = [c for c in _lib.ORDER if c != 'oslo' and any(
+        c in g for _, g in groups)]
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(groups) + 1.5))
+    height = 0.8 / max(1, len(contenders))
+    for i, c in enumerate(contenders):
+        ys, xs = [], []
+        for j, (_, g) in enumerate(groups):
+            vo = ratios(g, c)[1]
+            if vo:
+                ys.append(j + i * height)
+                xs.append(vo)
+        ax.barh(ys, xs, height=height, label=c)
+    ax.axvline(1, color='black', linewidth=0.8)
+    ax.set_xscale('log')
+    ax.set_yticks([j + 0.4 - height / 2 for j in range(len(groups))])
+    ax.set_yticklabels([s for s, _ in groups], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel('times faster than oslo.concurrency (log scale)')
+    ax.legend(fontsize=7, loc='lower right')
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('paths', nargs='*', default=[
+        os.path.join(HERE, 'results', 'latest.json')])
+    ap.add_argument('--chart', help='also write a PNG chart here')
+    args = ap.parse_args()
+    rows, meta = load(args.paths)
+    sys.stdout.write(report(rows, meta))
+    if args.chart:
+        print('chart:', chart(rows, args.chart) or
+              'not written (matplotlib is not importable)')
+
+
+if __name__ == '__main__':
+    main()
