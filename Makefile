@@ -29,6 +29,10 @@ bench: build
 bench-quick: build
 	$(PY) bench/run.py --quick $(BENCH_ARGS)
 
+# Only the green-thread scenarios (monkey-patched interpreters).
+bench-eventlet: build
+	$(PY) bench/run.py --parts eventlet $(BENCH_ARGS)
+
 annotate: build
 	$(VENV)/bin/cython -3 -a -I src src/fastlock/_core_c.pyx
 

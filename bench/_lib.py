@@ -153,14 +153,14 @@ def machine():
         pass
     try:
         git = subprocess.run(
-            ['git', 'rev-parse', '--short', 'HEAD'], capture_output=True,
+            ['git', 'describe', '--always', '--dirty'], capture_output=True,
             text=True, cwd=os.path.dirname(os.path.abspath(__file__)),
             check=False,
         ).stdout.strip()
     except OSError:
         git = ''
     try:
-        load = os.getloadavg()[0]
+        load = round(os.getloadavg()[0], 2)
     except OSError:
         load = None
     return {
