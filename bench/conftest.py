@@ -39,12 +39,18 @@ def pytest_addoption(parser):
         help='smaller inner loops and fewer rounds (smoke run)',
     )
     parser.addoption(
+        '--bench-reverse', action='store_true',
+        help='run the benchmarks in reverse order (alternate passes)',
+    )
+    parser.addoption(
         '--bench-contenders', default='',
         help='comma-separated contender names to run (default: all)',
     )
 
 
 def pytest_collection_modifyitems(config, items):
+    if config.getoption('--bench-reverse'):
+        items.reverse()
     wanted = config.getoption('--bench-contenders')
     if not wanted:
         return

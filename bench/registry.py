@@ -125,6 +125,9 @@ def main():
     ap.add_argument('--json', help='write the rows here')
     args = ap.parse_args()
     rows = run(args.quick)
+    print('registry: %d rows measured, %d skipped' % (
+        sum(r['value'] is not None for r in rows),
+        sum(r['value'] is None for r in rows)))
     if args.json:
         with open(args.json, 'w') as f:
             json.dump({'rows': rows}, f, indent=1)

@@ -83,9 +83,40 @@ def rows_from_pytest_benchmark(data, source):
     return rows
 
 
+def merge_passes(rows):
+    """One row per (scenario, contender): when a scenario ran in several
+    passes, its value is the median of the passes' medians, and the note
+    gives the largest deviation of a pass from it."""
+    merged, order = {}, []
+    for r in rows:
+        key = (r['scenario'], r['contender'])
+        if key not in merged:
+            order.append(key)
+            merged[key] = []
+        merged[key].append(r)
+    out = []
+    for key in order:
+        group = merged[key]
+        measured = [r for r in group if r.get('value') is not None]
+        if len(group) == 1 or not measured:
+            out.append(group[0])
+            continue
+        values = sorted(r['value'] for r in measured)
+        mid = len(values) // 2
+        value = (values[mid] if len(values) % 2
+                 else (values[mid - 1] + values[mid]) / 2)
+        row = dict(measured[0])
+        row['value'] = value
+        row['extra'] = dict(row.get('extra', {}), passes=values)
+        spread = max(abs(v - value) for v in values) / value if value else 0
+        row['note'] = '%d passes, max dev %.0f%%' % (len(values), 100 * spread)
+        out.append(row)
+    return out
+
+
 def load(paths):
     """(rows, meta) from combined results files or raw pytest-benchmark
-    JSON files."""
+    JSON files (several passes of one scenario are merged)."""
     rows, meta = [], {}
     for path in paths:
         with open(path) as f:
@@ -95,7 +126,7 @@ def load(paths):
         else:
             rows.extend(data.get('rows', []))
             meta = data.get('meta', meta)
-    return rows, meta
+    return merge_passes(rows), meta
 
 
 # -- numbers ---------------------------------------------------------------
@@ -343,7 +374,8 @@ def header(meta):
 
 
 LEGEND = (
-    'median: per operation (per acquisition) unless a rate; x floor: '
+    'median: per operation (per acquisition) unless a rate; with several '
+    'passes, the median of the passes\' medians; x floor: '
     'cost relative to the floor of that scenario (threading.Lock, '
     'eventlet Semaphore or lockf on an open fd); vs oslo: how many times '
     'faster than oslo.concurrency (below 1x: slower).'

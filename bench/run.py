@@ -11,7 +11,10 @@ Parts, each in its own interpreter:
 3. processes (plain timed script): ``processes.py``;
 4. registry, 1,000,000 names (plain timed script): ``registry.py``.
 
-Raw outputs and logs go to ``bench/results/<timestamp>/``; the combined
+The pytest-benchmark parts run in 3 passes (alternate ones in reverse
+order) and each row reports the median of the passes' medians, so a burst
+of noise on this shared machine during one contender's turn does not
+decide a ratio.  Raw outputs and logs go to ``bench/results/<timestamp>/``; the combined
 ``results.json`` (also copied to ``bench/results/latest.json``), the table
 (``report.md``) and, when matplotlib is importable, ``chart.png`` too.
 Then the table and the targets verdict are printed.
@@ -47,11 +50,12 @@ PYTEST_COMMON = [
 ]
 
 
-def _timing(quick):
+def _timing(quick, passes):
     if quick:
         return ['--bench-quick', '--benchmark-max-time=0.05',
                 '--benchmark-min-rounds=3']
-    return ['--benchmark-max-time=1.0', '--benchmark-min-rounds=5']
+    return ['--benchmark-max-time=%.2f' % (1.5 / passes),
+            '--benchmark-min-rounds=5']
 
 
 def _step(label, argv, log_path):
@@ -83,6 +87,9 @@ def main():
                     help='comma-separated subset of %s' % ','.join(PARTS))
     ap.add_argument('--out', default=os.path.join(HERE, 'results'),
                     help='results directory (default bench/results)')
+    ap.add_argument('--passes', type=int, default=0,
+                    help='passes over the pytest-benchmark parts, merged '
+                    'by median (default: 3, or 1 with --quick)')
     ap.add_argument('--no-chart', action='store_true')
     args = ap.parse_args()
     parts = [p for p in args.parts.split(',') if p]
@@ -109,29 +116,39 @@ def main():
 
     py = sys.executable
     rows, codes = [], {}
-    if 'inprocess' in parts:
-        path = os.path.join(out, 'inprocess.json')
-        codes['inprocess'] = _step('in-process (pytest-benchmark)', [
-            py, '-m', 'pytest', HERE, '--ignore', os.path.join(HERE,
-                                                                'eventlet'),
-            *PYTEST_COMMON, *_timing(args.quick), '--benchmark-json', path,
-        ], os.path.join(out, 'inprocess.log'))
-        if os.path.exists(path):
-            rows += report.load([path])[0]
-    if 'eventlet' in parts:
-        for tag, who in (
-            ('eventlet', [_lib.GREEN_FLOOR, 'oslo', 'fastlock-c']),
-            ('eventlet-py', ['fastlock-py']),
-        ):
+    passes = args.passes or (1 if args.quick else 3)
+    meta['passes'] = passes
+    for n in range(passes):
+        # Alternate passes run the benchmarks in reverse order, so slow
+        # drift on the machine does not always favour the same contender.
+        extra = [*_timing(args.quick, passes)] + (
+            ['--bench-reverse'] if n % 2 else [])
+        suffix = '-pass%d' % (n + 1) if passes > 1 else ''
+        if 'inprocess' in parts:
+            tag = 'inprocess' + suffix
             path = os.path.join(out, tag + '.json')
-            codes[tag] = _step('%s (monkey-patched)' % tag, [
-                py, os.path.join(HERE, 'eventlet', 'main.py'),
-                *PYTEST_COMMON, *_timing(args.quick),
-                '--bench-contenders', ','.join(who),
-                '--benchmark-json', path,
+            codes[tag] = _step(tag + ' (pytest-benchmark)', [
+                py, '-m', 'pytest', HERE,
+                '--ignore', os.path.join(HERE, 'eventlet'),
+                *PYTEST_COMMON, *extra, '--benchmark-json', path,
             ], os.path.join(out, tag + '.log'))
             if os.path.exists(path):
                 rows += report.load([path])[0]
+        if 'eventlet' in parts:
+            for tag, who in (
+                ('eventlet', [_lib.GREEN_FLOOR, 'oslo', 'fastlock-c']),
+                ('eventlet-py', ['fastlock-py']),
+            ):
+                tag += suffix
+                path = os.path.join(out, tag + '.json')
+                codes[tag] = _step(tag + ' (monkey-patched)', [
+                    py, os.path.join(HERE, 'eventlet', 'main.py'),
+                    *PYTEST_COMMON, *extra,
+                    '--bench-contenders', ','.join(who),
+                    '--benchmark-json', path,
+                ], os.path.join(out, tag + '.log'))
+                if os.path.exists(path):
+                    rows += report.load([path])[0]
     for part in ('processes', 'registry'):
         if part not in parts:
             continue
@@ -150,6 +167,7 @@ def main():
         json.dump({'meta': meta, 'rows': rows}, f, indent=1)
     shutil.copyfile(results, os.path.join(os.path.abspath(args.out),
                                           'latest.json'))
+    rows = report.merge_passes(rows)
     text = report.report(rows, meta)
     with open(os.path.join(out, 'report.md'), 'w') as f:
         f.write(text)
