@@ -126,6 +126,8 @@ def load(paths):
         else:
             rows.extend(data.get('rows', []))
             meta = data.get('meta', meta)
+            if 'profile' in data:
+                meta = dict(meta, profile=data['profile'])
     return merge_passes(rows), meta
 
 
@@ -297,9 +299,19 @@ def targets(rows, meta=None):
         ok = ok and vo is not None and vo >= 1.5
         parts.append('%s: %s' % (s.split(': ')[1].split(' green')[0],
                                  fmt_ratio(vo) or 'n/a'))
-    add(text, ok and not miss,
-        miss or ('oslo time / fastlock-c time with 10/100/1000 green '
-                 'threads: ' + ', '.join(parts)))
+    detail = miss or ('oslo time / fastlock-c time with 10/100/1000 green '
+                      'threads: ' + ', '.join(parts))
+    prof = ((meta or {}).get('profile') or {}).get('green') or {}
+    if prof and not ok:
+        detail += '. Profile (bench/profile.py, per acquisition, 100 green ' \
+            'threads): greenlet switches %s; Python calls %s. The hub ' \
+            'switches of eventlet.sleep(0) are the same for every ' \
+            'contender and dominate' % (
+                ', '.join('%s %.1f' % (c, prof[c]['switches'])
+                          for c in _lib.GREEN if 'switches' in prof.get(c, {})),
+                ', '.join('%s %.1f' % (c, prof[c]['calls'])
+                          for c in _lib.GREEN if 'calls' in prof.get(c, {})))
+    add(text, ok and not miss, detail)
 
     g = _find(rows, EVENTLET_FAIR)
     miss = _missing(g)
@@ -347,6 +359,38 @@ def targets(rows, meta=None):
     return res
 
 
+def profile_text(meta):
+    prof = (meta or {}).get('profile')
+    if not prof:
+        return None
+    lines = ['Profile (bench/profile.py: deterministic counts per '
+             'operation; Cython and C code make no Python calls):', '',
+             '| what | ' + ' | '.join(_lib.IN_PROCESS[1:]) + ' |',
+             '| --- |' + ' ---: |' * (len(_lib.IN_PROCESS) - 1)]
+    unc = prof.get('uncontended', {})
+    labels = []
+    for c in _lib.IN_PROCESS:
+        for k in unc.get(c, {}):
+            if k not in labels and k != 'error':
+                labels.append(k)
+    for label in labels:
+        lines.append('| Python calls, %s | %s |' % (label, ' | '.join(
+            '%g' % unc.get(c, {}).get(label, float('nan'))
+            for c in _lib.IN_PROCESS[1:])))
+    green = prof.get('green', {})
+    for what in ('switches', 'calls'):
+        lines.append('| eventlet, 100 green threads, one name: %s per '
+                     'acquisition (eventlet Semaphore: %s) | %s |' % (
+                         'greenlet switches' if what == 'switches'
+                         else 'Python calls',
+                         '%.1f' % green.get(_lib.GREEN_FLOOR, {}).get(
+                             what, float('nan')),
+                         ' | '.join('%.1f' % green.get(c, {}).get(
+                             what, float('nan'))
+                             for c in _lib.IN_PROCESS[1:])))
+    return '\n'.join(lines)
+
+
 def targets_text(rows, meta=None):
     lines = ['Targets (issue 4; fastlock-c, ratios from this run):']
     for text, status, detail in targets(rows, meta):
@@ -384,7 +428,7 @@ LEGEND = (
 
 def report(rows, meta=None):
     parts = [header(meta), '', table(rows), '', LEGEND, '',
-             targets_text(rows, meta)]
+             profile_text(meta), '', targets_text(rows, meta)]
     return '\n'.join(p for p in parts if p is not None).strip() + '\n'
 
 

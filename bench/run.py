@@ -9,7 +9,9 @@ Parts, each in its own interpreter:
    ``eventlet/main.py``, once for the floor, oslo and fastlock-c and once
    for fastlock-py (one fastlock core per process, as in production);
 3. processes (plain timed script): ``processes.py``;
-4. registry, 1,000,000 names (plain timed script): ``registry.py``.
+4. registry, 1,000,000 names (plain timed script): ``registry.py``;
+5. profile: deterministic per-operation counts of Python calls and greenlet
+   switches (``profile.py``), quoted where they explain a result.
 
 The pytest-benchmark parts run in 3 passes (alternate ones in reverse
 order) and each row reports the median of the passes' medians, so a burst
@@ -39,7 +41,7 @@ sys.path.insert(0, HERE)
 import _lib  # noqa: E402
 import report  # noqa: E402
 
-PARTS = ('inprocess', 'eventlet', 'processes', 'registry')
+PARTS = ('inprocess', 'eventlet', 'processes', 'registry', 'profile')
 PYTEST_COMMON = [
     '-p', 'no:cacheprovider', '-p', 'no:fastlock', '-p', 'no:logging',
     '-p', 'no:warnings', '-o', 'python_files=bench_*.py',
@@ -149,16 +151,19 @@ def main():
                 ], os.path.join(out, tag + '.log'))
                 if os.path.exists(path):
                     rows += report.load([path])[0]
-    for part in ('processes', 'registry'):
+    for part in ('processes', 'registry', 'profile'):
         if part not in parts:
             continue
         path = os.path.join(out, part + '.json')
-        codes[part] = _step(part + ' (timed script)', [
+        kind = 'counts' if part == 'profile' else 'timed script'
+        codes[part] = _step('%s (%s)' % (part, kind), [
             py, os.path.join(HERE, part + '.py'), '--json', path,
             *(['--quick'] if args.quick else []),
         ], os.path.join(out, part + '.log'))
         if os.path.exists(path):
-            rows += report.load([path])[0]
+            loaded, extra = report.load([path])
+            rows += loaded
+            meta.update(extra)
 
     meta['elapsed_s'] = time.monotonic() - start
     meta['exit_codes'] = codes
