@@ -448,19 +448,22 @@ def chart(rows, path):
               if 'oslo' in g and _cost(g['oslo']) is not None]
     contenders = [c for c in _lib.ORDER if c != 'oslo' and any(
         c in g for _, g in groups)]
-    fig, ax = plt.subplots(figsize=(10, 0.45 * len(groups) + 1.5))
-    height = 0.8 / max(1, len(contenders))
-    for i, c in enumerate(contenders):
-        ys, xs = [], []
-        for j, (_, g) in enumerate(groups):
-            vo = ratios(g, c)[1]
-            if vo:
-                ys.append(j + i * height)
-                xs.append(vo)
-        ax.barh(ys, xs, height=height, label=c)
+    fig, ax = plt.subplots(figsize=(12, 0.5 * len(groups) + 1.5))
+    colors = dict(zip(contenders, plt.rcParams['axes.prop_cycle']
+                      .by_key()['color'] * 3))
+    height = 0.8 / 4
+    labelled = set()
+    for j, (_, g) in enumerate(groups):
+        present = [c for c in contenders
+                   if c in g and ratios(g, c)[1]]
+        for i, c in enumerate(present):
+            y = j + (i - (len(present) - 1) / 2) * height
+            ax.barh(y, ratios(g, c)[1], height=height, color=colors[c],
+                    label=None if c in labelled else c)
+            labelled.add(c)
     ax.axvline(1, color='black', linewidth=0.8)
     ax.set_xscale('log')
-    ax.set_yticks([j + 0.4 - height / 2 for j in range(len(groups))])
+    ax.set_yticks(range(len(groups)))
     ax.set_yticklabels([s for s, _ in groups], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel('times faster than oslo.concurrency (log scale)')
