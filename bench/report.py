@@ -393,6 +393,9 @@ def profile_text(meta):
 
 def targets_text(rows, meta=None):
     lines = ['Targets (issue 4; fastlock-c, ratios from this run):']
+    if (meta or {}).get('quick'):
+        lines[0] = ('Targets (issue 4; fastlock-c; QUICK MODE, small samples: '
+                    'indicative only, quote `make bench`):')
     for text, status, detail in targets(rows, meta):
         lines.append('- [%s] %s: %s' % (status, text, detail))
     return '\n'.join(lines)
