@@ -114,9 +114,9 @@ class _HubWaker:
 
     @staticmethod
     def for_hub(hub: Any) -> _HubWaker:
-        waker: _HubWaker | None = getattr(hub, "_fastlock_waker", None)
+        waker: _HubWaker | None = getattr(hub, "_fastlock_waker_py", None)
         if waker is None:
-            waker = hub._fastlock_waker = _HubWaker(hub)
+            waker = hub._fastlock_waker_py = _HubWaker(hub)
         return waker
 
     def post(self, waiter: _Waiter) -> None:

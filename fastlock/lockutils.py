@@ -890,13 +890,15 @@ def lock(
     .. versionchanged:: 0.3
        Added *delay* and *semaphores* optional parameters.
     """
+    # With DEBUG off the log calls would do nothing: skip them entirely.
+    do_log = do_log and LOG.isEnabledFor(_DEBUG)
     if (
         external
         or fair
         or semaphores is not None
         or blocking is not True
         or timeout is not None
-        or (do_log and LOG.isEnabledFor(_DEBUG))
+        or do_log
     ):
         _check_timeout(blocking, timeout)
         return _Lock(

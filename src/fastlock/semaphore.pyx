@@ -70,10 +70,10 @@ cdef class _HubWaker:
 
 
 cdef _HubWaker _waker_for(object hub):
-    waker = getattr(hub, "_fastlock_waker", None)
+    waker = getattr(hub, "_fastlock_waker_c", None)
     if waker is None:
         waker = _HubWaker(hub)
-        hub._fastlock_waker = waker
+        hub._fastlock_waker_c = waker
     return waker
 
 
