@@ -25,7 +25,7 @@ from typing import Any
 
 import greenlet
 
-__all__ = ["Registry", "Semaphore", "held_locks"]
+__all__ = ["FileLock", "Registry", "Semaphore", "held_locks"]
 
 
 def _original(module_name: str) -> Any:
@@ -468,3 +468,251 @@ def _after_fork_in_child() -> None:
 
 
 _os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# -- external locks ---------------------------------------------------------
+# One lock file per name, locked with Linux OFD record locks (whole file,
+# exclusive), classic fcntl record locks where the kernel has no OFD.  Both
+# conflict with the lockf() locks of oslo and fasteners; flock() would not.
+#
+# OFD locks belong to an open file description, not to a thread: threads
+# sharing one cached descriptor would not exclude each other, so every lock
+# file also has an in-process semaphore taken first.  Descriptors are cached
+# per path (bounded), so an uncontended acquire is fcntl + stat + fcntl; the
+# stat compares the path with the locked file, so a lock file unlinked
+# while we waited is never trusted.
+
+import errno as _errno  # noqa: E402
+import fcntl as _fcntl  # noqa: E402
+import struct as _struct  # noqa: E402
+
+_FLOCK = "hhqqi4x"  # struct flock on 64-bit Linux
+_WRLCK = _struct.pack(_FLOCK, _fcntl.F_WRLCK, _os.SEEK_SET, 0, 0, 0)
+_UNLCK = _struct.pack(_FLOCK, _fcntl.F_UNLCK, _os.SEEK_SET, 0, 0, 0)
+_setlk = getattr(_fcntl, "F_OFD_SETLK", _fcntl.F_SETLK)
+_setlkw = getattr(_fcntl, "F_OFD_SETLKW", _fcntl.F_SETLKW)
+_lock_files: dict[bytes, _LockFile] = {}
+_MAX_LOCK_FILES = 1024
+_start_thread = _thread.start_new_thread
+
+
+def _fcntl_lock(fd: int, arg: bytes, wait: bool) -> int:
+    # Returns 0 or an errno value.
+    global _setlk, _setlkw
+    try:
+        _fcntl.fcntl(fd, _setlkw if wait else _setlk, arg)
+        return 0
+    except OSError as exc:
+        if exc.errno == _errno.EINVAL and _setlk != _fcntl.F_SETLK:
+            # No OFD locks in this kernel: classic record locks, for good.
+            _setlk, _setlkw = _fcntl.F_SETLK, _fcntl.F_SETLKW
+            return _fcntl_lock(fd, arg, wait)
+        return exc.errno or _errno.EIO
+
+
+def _check_errno(error: int, path: bytes) -> None:
+    if error:
+        raise OSError(error, _os.strerror(error), _os.fsdecode(path))
+
+
+class _LockFile:
+    """A cached lock file descriptor and its in-process semaphore."""
+
+    __slots__ = ("path", "fd", "dev", "ino", "sem")
+
+    def __init__(self, path: bytes) -> None:
+        self.path = path
+        self.fd = _os.open(path, _os.O_RDWR | _os.O_CREAT | _os.O_CLOEXEC, 0o666)
+        st = _os.fstat(self.fd)
+        self.dev, self.ino = st.st_dev, st.st_ino
+        self.sem = Semaphore()
+
+    def same_file(self) -> bool:
+        try:
+            st = _os.stat(self.path)
+        except OSError:
+            return False
+        return st.st_dev == self.dev and st.st_ino == self.ino
+
+    def discard(self) -> None:
+        if self.fd >= 0:
+            _os.close(self.fd)
+            self.fd = -1
+
+
+def _lock_file(path: bytes) -> _LockFile:
+    with _guard:
+        entry = _lock_files.get(path)
+        if entry is not None and entry.fd >= 0:
+            return entry
+        if len(_lock_files) >= _MAX_LOCK_FILES:
+            for key, old in list(_lock_files.items()):
+                sem = old.sem
+                if sem._value == sem._initial and not sem._waiters:
+                    old.discard()
+                    del _lock_files[key]
+        entry = _lock_files[path] = _LockFile(path)
+        return entry
+
+
+class _HelperWait:
+    """Waits for a file lock in a helper OS thread, so that a green thread
+    (or a caller with a timeout) can wait on a semaphore instead.
+
+    Exactly one side decides the outcome, under ``_guard``: either the
+    helper delivers (the caller owns the file lock), or the caller
+    abandons first (the helper then unlocks and releases the lock file's
+    in-process semaphore itself).
+    """
+
+    def __init__(self, entry: _LockFile) -> None:
+        self.entry = entry
+        self.done = Semaphore()
+        self.done.acquire()
+        self.error = 0
+        self.delivered = False
+        self.abandoned = False
+        _start_thread(self._run, ())
+
+    def _run(self) -> None:
+        error = _fcntl_lock(self.entry.fd, _WRLCK, True)
+        with _guard:
+            self.error = error
+            self.delivered = not self.abandoned
+        if self.delivered:
+            self.done.release()
+            return
+        if error == 0:
+            _fcntl_lock(self.entry.fd, _UNLCK, False)
+        self.entry.sem.release()
+
+    def _abandon(self) -> bool:
+        with _guard:
+            self.abandoned = not self.delivered
+            return self.abandoned
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait for the helper; False if the timeout expired first."""
+        try:
+            gotten = self.done.acquire(True, timeout)
+        except BaseException:
+            if not self._abandon() and self.error == 0:
+                _fcntl_lock(self.entry.fd, _UNLCK, False)
+            raise
+        return gotten or not self._abandon()
+
+
+class FileLock:
+    """An exclusive lock on a lock file, for threads, green threads and
+    processes alike.
+
+    Waits block in the kernel: an OS thread without a timeout waits in
+    ``fcntl(F_OFD_SETLKW)`` with the GIL released; a green thread, or a
+    caller with a timeout, lets a helper OS thread make that call and
+    waits for it.  A process that dies holding the lock releases it.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._bpath = _os.fsencode(path)
+        self._entry: _LockFile | None = None
+
+    @property
+    def path(self) -> str:
+        """The lock file's path."""
+        return self._path
+
+    @property
+    def acquired(self) -> bool:
+        """Whether this object holds the lock."""
+        return self._entry is not None
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        """Acquire the lock; return True on success.
+
+        :param blocking: when False, return False at once if another
+            thread or process holds the lock.
+        :param timeout: wait at most this many seconds (blocking only).
+        """
+        if self._entry is not None:
+            raise RuntimeError(
+                "lock on %s is already held by this object" % self._path
+            )
+        timeout = _check_timeout(blocking, timeout)
+        deadline = None if timeout is None else _monotonic() + timeout
+        while True:
+            entry = _lock_file(self._bpath)
+            if not entry.sem.acquire(blocking, timeout):
+                return False
+            helper = None
+            try:
+                error = _fcntl_lock(entry.fd, _WRLCK, False)
+                if error in (_errno.EAGAIN, _errno.EACCES) and blocking:
+                    if deadline is not None:
+                        timeout = max(0.0, deadline - _monotonic())
+                    if timeout is None and _current_hub() is None:
+                        error = _fcntl_lock(entry.fd, _WRLCK, True)
+                    else:
+                        helper = _HelperWait(entry)
+                        if not helper.wait(timeout):
+                            return False  # the helper releases entry.sem
+                        error = helper.error
+                if error in (_errno.EAGAIN, _errno.EACCES):
+                    entry.sem.release()
+                    return False
+                _check_errno(error, self._bpath)
+            except BaseException:
+                if helper is None or not helper.abandoned:
+                    entry.sem.release()
+                raise
+            if entry.same_file():
+                self._entry = entry
+                return True
+            # Unlinked or replaced while we waited: lock the new file.
+            _fcntl_lock(entry.fd, _UNLCK, False)
+            with _guard:
+                entry.discard()
+            entry.sem.release()
+            if deadline is not None:
+                timeout = max(0.0, deadline - _monotonic())
+
+    def release(self, delete: bool = False) -> None:
+        """Release the lock; with *delete*, unlink the lock file first
+        (safe: other fastlock lockers notice and lock the new file).
+
+        :raises RuntimeError: if this object does not hold the lock.
+        """
+        entry = self._entry
+        if entry is None:
+            raise RuntimeError("Unable to release an unacquired lock")
+        self._entry = None
+        try:
+            if entry.fd >= 0:
+                if delete:
+                    _os.unlink(entry.path)
+                _fcntl_lock(entry.fd, _UNLCK, False)
+                if delete:
+                    with _guard:
+                        entry.discard()
+        finally:
+            entry.sem.release()
+
+    def __enter__(self) -> FileLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> bool:
+        self.release()
+        return False
+
+
+def _forget_lock_files() -> None:
+    # In a fork child the cached descriptors share their open file
+    # descriptions (and so their locks) with the parent: close them
+    # without unlocking, and open afresh when needed.
+    for entry in _lock_files.values():
+        entry.discard()
+    _lock_files.clear()
+
+
+_os.register_at_fork(after_in_child=_forget_lock_files)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import functools
 import inspect
 import logging
@@ -642,28 +643,162 @@ class AcquireLockFailedException(Exception):
 def _get_lock_path(
     name: str, lock_file_prefix: str | None, lock_path: str | None = None
 ) -> str:
-    import os
-
     # the lock name cannot contain directory separators
     name = name.replace(os.sep, '_')
     if lock_file_prefix:
         sep = '' if lock_file_prefix.endswith('-') else '-'
         name = f'{lock_file_prefix}{sep}{name}'
+    if '\0' in name:
+        raise ValueError('lock name must not contain NUL: %r' % name)
+    if len(os.fsencode(name)) > _NAME_MAX:
+        raise ValueError(
+            'lock file name is longer than %d bytes: %r' % (_NAME_MAX, name)
+        )
     return os.path.join(_config.require_lock_path(lock_path), name)
+
+
+# Longest file name Linux filesystems take; a longer lock name would fail
+# at open() with a less helpful ENAMETOOLONG.
+_NAME_MAX = 255
+
+
+class InterProcessLock:
+    """An inter-process lock on a lock file, as ``fasteners`` (and so oslo)
+    provides, built on the fastlock core.
+
+    It also excludes other threads and green threads of this process.
+    Waiting blocks in the kernel instead of polling, so *delay* and
+    *max_delay* are accepted for compatibility and ignored.  Locks taken
+    by oslo.concurrency or fasteners (``lockf``) on the same file
+    exclude, and are excluded by, this lock.
+    """
+
+    MAX_DELAY = 0.1
+    DELAY_INCREMENT = 0.01
+
+    def __init__(
+        self,
+        path: str,
+        sleep_func: Callable[[float], None] = time.sleep,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.logger = logger or LOG
+        self._lock = _core.FileLock(self.path)
+
+    @property
+    def acquired(self) -> bool:
+        """Whether this object holds the lock."""
+        return bool(self._lock.acquired)
+
+    def acquire(
+        self,
+        blocking: bool = True,
+        delay: float = 0.01,
+        max_delay: float = 0.1,
+        timeout: float | None = None,
+    ) -> bool:
+        """Acquire the lock; return whether it was acquired.
+
+        :param blocking: wait for the lock (else return False at once).
+        :param delay: ignored: waiting blocks in the kernel.
+        :param max_delay: ignored: waiting blocks in the kernel.
+        :param timeout: give up after this many seconds.
+        """
+        if delay < 0:
+            raise ValueError('Delay must be greater than or equal to zero')
+        if timeout is not None and timeout < 0:
+            raise ValueError('Timeout must be greater than or equal to zero')
+        if not blocking:
+            timeout = None
+        try:
+            return bool(self._lock.acquire(blocking, timeout))
+        except FileNotFoundError:
+            # A missing lock directory is created, as fasteners does.
+            os.makedirs(os.path.dirname(self.path) or '.', exist_ok=True)
+            return bool(self._lock.acquire(blocking, timeout))
+
+    def release(self) -> None:
+        """Release the lock.
+
+        :raises threading.ThreadError: if the lock is not held.
+        """
+        if not self._lock.acquired:
+            raise threading.ThreadError('Unable to release an unaquired lock')
+        self._lock.release()
+
+    def __enter__(self) -> InterProcessLock:
+        if not self.acquire():
+            raise threading.ThreadError(
+                'Unable to acquire a file lock on `%s` (when used as a '
+                'context manager)' % self.path
+            )
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def exists(self) -> bool:
+        """Whether the lock file exists."""
+        return os.path.exists(self.path)
+
+    def trylock(self) -> None:
+        """Take the lock without waiting; raise BlockingIOError if busy."""
+        if not self.acquire(blocking=False):
+            raise BlockingIOError(
+                errno.EAGAIN, 'lock is held elsewhere', self.path
+            )
+
+    def unlock(self) -> None:
+        """Release the lock (fasteners' low-level name for release)."""
+        self.release()
+
+    def _release_and_delete(self) -> None:
+        # Unlink while holding: fastlock lockers that waited on the old
+        # file notice the swap and lock the new one.
+        self._lock.release(True)
 
 
 def external_lock(
     name: str,
     lock_file_prefix: str | None = None,
     lock_path: str | None = None,
-) -> Any:
-    """Return the inter-process lock for *name* (not implemented yet)."""
-    _get_lock_path(name, lock_file_prefix, lock_path)
-    raise NotImplementedError(
-        'fastlock does not implement external (inter-process) locks yet; '
-        'use external=False or set [oslo_concurrency] '
-        'disable_process_locking = True'
-    )
+) -> InterProcessLock:
+    """Return the inter-process lock for *name*."""
+    lock_file_path = _get_lock_path(name, lock_file_prefix, lock_path)
+
+    return InterProcessLock(lock_file_path)
+
+
+def remove_external_lock_file(
+    name: str,
+    lock_file_prefix: str | None = None,
+    lock_path: str | None = None,
+    semaphores: Semaphores | None = None,
+) -> None:
+    """Remove an external lock file when it's not used anymore
+
+    This will be helpful when we have a lot of lock files
+
+    fastlock removes the file while holding its lock, and every fastlock
+    locker checks after locking that the file it locked is still the one
+    at the path, so removal is safe while other fastlock processes use
+    the lock.  Processes running oslo.concurrency do not check: in a fleet
+    that mixes both, do not remove lock files that are in use.
+    """
+    with internal_lock(name, semaphores=semaphores):
+        lock_file_path = _get_lock_path(name, lock_file_prefix, lock_path)
+        if not os.path.exists(lock_file_path):
+            return
+        ext_lock = InterProcessLock(lock_file_path)
+        try:
+            ext_lock.acquire()
+            ext_lock._release_and_delete()
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                LOG.warning(
+                    'Failed to remove file %(file)s', {'file': lock_file_path}
+                )
 
 
 class _TryLock:
@@ -796,8 +931,12 @@ class _Lock:
             int_lock = semaphores.get(name)
         if self.do_log:
             LOG.debug('Acquiring lock "%s"', name)
+        started = _now()
         if not int_lock.acquire(self.blocking, self.timeout):
             raise AcquireLockFailedException(name)
+        if self.timeout is not None:
+            # One timeout covers the whole acquisition.
+            self.timeout = max(0.0, self.timeout - (_now() - started))
         try:
             if self.do_log:
                 LOG.debug('Acquired lock "%(lock)s"', {'lock': name})
@@ -813,7 +952,9 @@ class _Lock:
     def _acquire_external(self) -> Any:
         name = self.name
         ext_lock = external_lock(name, self.lock_file_prefix, self.lock_path)
-        if not ext_lock.acquire(delay=self.delay, blocking=self.blocking):
+        if not ext_lock.acquire(
+            delay=self.delay, blocking=self.blocking, timeout=self.timeout
+        ):
             raise AcquireLockFailedException(name)
         if self.do_log:
             LOG.debug('Acquired external semaphore "%(lock)s"', {'lock': name})
@@ -1140,6 +1281,54 @@ def synchronized_with_prefix(
         ``'nova'`` and ``'nova-'`` are equivalent).
     """
     return functools.partial(synchronized, lock_file_prefix=lock_file_prefix)
+
+
+class RemovePartialProtocol(Protocol):
+    def __call__(
+        self,
+        name: str,
+        *,
+        lock_path: str | None = None,
+        semaphores: Semaphores | None = None,
+    ) -> None: ...
+
+
+def remove_external_lock_file_with_prefix(
+    lock_file_prefix: str,
+) -> RemovePartialProtocol:
+    """Partial object generator for the remove lock file function.
+
+    Redefine remove_external_lock_file_with_prefix in each project like so::
+
+        (in nova/utils.py)
+        from oslo_concurrency import lockutils
+
+        _prefix = 'nova'
+        synchronized = lockutils.synchronized_with_prefix(_prefix)
+        lock = lockutils.lock_with_prefix(_prefix)
+        lock_cleanup = lockutils.remove_external_lock_file_with_prefix(_prefix)
+
+        (in nova/foo.py)
+        from nova import utils
+
+        @utils.synchronized('mylock')
+        def bar(self, *args):
+            ...
+
+        def baz(self, *args):
+            ...
+            with utils.lock('mylock'):
+                ...
+            ...
+
+        <eventually call lock_cleanup('mylock') to clean up>
+
+    The lock_file_prefix argument is used to provide lock files on disk with a
+    meaningful prefix.
+    """
+    return functools.partial(
+        remove_external_lock_file, lock_file_prefix=lock_file_prefix
+    )
 
 
 def _lock_wrapper(argv: Sequence[str]) -> int:

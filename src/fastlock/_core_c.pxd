@@ -1,3 +1,4 @@
 include "semaphore.pxd"
 include "registry.pxd"
 include "held.pxd"
+include "flock.pxd"

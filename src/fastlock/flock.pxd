@@ -1,0 +1,31 @@
+cdef class _LockFile:
+    cdef bytes path
+    cdef int fd
+    cdef unsigned long dev
+    cdef unsigned long ino
+    # In-process exclusion: one holder (or waiter in the kernel) per file.
+    cdef Semaphore sem
+    # Reentrancy: the (green) thread holding the file and how many times.
+    cdef object owner
+    cdef Py_ssize_t count
+    # Second chance for the cache eviction.
+    cdef bint used
+
+    cdef bint same_file(self) noexcept
+    cdef int discard(self) noexcept
+
+
+cdef class _HelperWait:
+    cdef _LockFile entry
+    cdef Semaphore done
+    cdef int state
+    cdef int error
+
+
+cdef class FileLock:
+    cdef object _path
+    cdef bytes _bpath
+    cdef _LockFile _entry
+
+    cdef bint _lock_fd(self, _LockFile entry, bint blocking,
+                       object timeout) except -1
