@@ -1,0 +1,84 @@
+"""Green threads and external locks: waiting for a lock held by another
+process parks only the waiting green thread; the hub keeps running."""
+import eventlet
+
+eventlet.monkey_patch()
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+
+from eventlet import patcher  # noqa: E402
+
+from _common import check_implementation  # noqa: E402
+
+from fastlock import lockutils  # noqa: E402
+
+check_implementation()
+real_time = patcher.original("time")
+lock_path = tempfile.mkdtemp()
+
+holder = subprocess.Popen(
+    [sys.executable, "-c",
+     "import fcntl, sys, time\n"
+     "f = open(sys.argv[1], 'a')\n"
+     "fcntl.lockf(f, fcntl.LOCK_EX)\n"
+     "print('READY', flush=True)\n"
+     "time.sleep(1)\n",
+     lock_path + "/shared"],
+    stdout=subprocess.PIPE, text=True,
+)
+assert holder.stdout.readline().strip() == "READY"
+
+ticks = []
+
+
+def ticker():
+    while True:
+        ticks.append(1)
+        eventlet.sleep(0.01)
+
+
+tick = eventlet.spawn(ticker)
+eventlet.sleep(0)
+
+# A green waiter with a timeout gives up in time...
+start = real_time.monotonic()
+try:
+    with lockutils.lock("shared", external=True, lock_path=lock_path,
+                        timeout=0.1):
+        raise AssertionError("acquired a lock held by another process")
+except lockutils.AcquireLockFailedException:
+    pass
+assert 0.09 <= real_time.monotonic() - start < 5
+
+# ...and one without waits (~1 s) while the ticker keeps ticking.
+before = len(ticks)
+start = real_time.monotonic()
+with lockutils.lock("shared", external=True, lock_path=lock_path):
+    waited = real_time.monotonic() - start
+assert waited > 0.3, waited
+assert len(ticks) - before >= 20, "the hub was blocked while waiting"
+holder.wait()
+
+# Green threads of this process exclude each other on the external lock.
+state = {"count": 0, "inside": 0, "max": 0}
+
+
+def work():
+    for _ in range(20):
+        with lockutils.lock("green", external=True, lock_path=lock_path):
+            state["inside"] += 1
+            state["max"] = max(state["max"], state["inside"])
+            value = state["count"]
+            eventlet.sleep(0)
+            state["count"] = value + 1
+            state["inside"] -= 1
+
+
+pool = [eventlet.spawn(work) for _ in range(20)]
+for g in pool:
+    g.wait()
+assert state == {"count": 400, "inside": 0, "max": 1}, state
+tick.kill()
+print("OK")
