@@ -10,16 +10,9 @@ reference for behaviour.  Policy (logging, config, decorators) lives in
 
 from cpython.dict cimport PyDict_GetItem, PyDict_Next
 from cpython.object cimport PyObject
-from cpython.exc cimport PyErr_CheckSignals
 from cpython.ref cimport Py_REFCNT
 from libc.math cimport INFINITY
 from posix.unistd cimport read, write
-
-from fastlock.posix_capi cimport (
-    EACCES, EAGAIN, EINTR, EINVAL, F_OFD_SETLK, F_OFD_SETLKW, F_SETLK,
-    F_SETLKW, F_UNLCK, F_WRLCK, O_CLOEXEC, O_CREAT, O_RDWR, SEEK_SET, c_stat,
-    close, errno, fcntl, flock, fstat, open, stat, unlink,
-)
 
 from fastlock.greenlet_capi cimport (
     greenlet, PyGreenlet_GetCurrent, PyGreenlet_Import,
@@ -35,7 +28,10 @@ from weakref import WeakSet
 
 PyGreenlet_Import()
 
-__all__ = ["FileLock", "Registry", "Semaphore", "held_locks"]
+__all__ = [
+    "FileLock", "Registry", "Semaphore", "held_locks",
+    "set_lock_file_cache_size",
+]
 
 
 def _original(module_name):

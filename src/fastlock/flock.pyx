@@ -5,16 +5,50 @@
 #
 # OFD locks belong to an open file description, not to a thread: threads
 # sharing one cached descriptor would not exclude each other, so every
-# lock file also has an in-process semaphore taken first.  Descriptors are
-# cached per path (bounded), so an uncontended acquire is fcntl + stat +
-# fcntl; the stat compares the path with the locked file, so a lock file
-# that was unlinked while we waited is never trusted.
+# lock file also has an in-process semaphore, taken first.  With it at
+# most one thread per process ever touches a descriptor's lock, which also
+# keeps classic (per-process) record locks correct.  Descriptors are cached
+# per path (bounded), so an uncontended acquire is fcntl + stat + fcntl;
+# the stat compares the path with the locked file, so a lock file that
+# was unlinked (or replaced) meanwhile is never trusted.
+
+from cpython.exc cimport PyErr_CheckSignals
+
+from fastlock.posix_capi cimport (
+    EACCES, EAGAIN, EINTR, EINVAL, EMFILE, ENFILE, F_OFD_SETLK, F_OFD_SETLKW,
+    F_SETLK, F_SETLKW, F_UNLCK, F_WRLCK, O_CLOEXEC, O_CREAT, O_RDWR, SEEK_SET,
+    c_stat, close, errno, fcntl, flock, fstat, open, stat, unlink,
+)
+
+import atexit as _atexit
 
 cdef int _setlk = F_OFD_SETLK
 cdef int _setlkw = F_OFD_SETLKW
 cdef dict _lock_files = {}
-cdef Py_ssize_t _MAX_LOCK_FILES = 1024
+cdef Py_ssize_t _max_lock_files = 64  # set below
 cdef object _start_thread = _original("_thread").start_new_thread
+
+# _HelperWait.state
+cdef enum:
+    _PENDING = 0
+    _DONE = 1
+    _ABANDONED = 2
+
+
+def _default_cache_size():
+    # A quarter of the descriptor limit, at most 256: the cache must never
+    # be what makes the application run out of descriptors.
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except Exception:  # pragma: no cover - not on Linux
+        return 64
+    if soft < 0:
+        return 256
+    return max(4, min(256, soft // 4))
+
+
+_max_lock_files = _default_cache_size()
 
 
 cdef int _fcntl_lock(int fd, short kind, bint wait) noexcept nogil:
@@ -24,34 +58,21 @@ cdef int _fcntl_lock(int fd, short kind, bint wait) noexcept nogil:
     fl.l_type = kind
     fl.l_whence = SEEK_SET
     fl.l_start = 0
-    fl.l_len = 0
-    fl.l_pid = 0
+    fl.l_len = 0  # the whole file, as lockf(fd, LOCK_EX) locks it
+    fl.l_pid = 0  # required by OFD locks
     if fcntl(fd, _setlkw if wait else _setlk, &fl) == 0:
         return 0
     if errno == EINVAL and _setlk == F_OFD_SETLK:
         # No OFD locks in this kernel: classic record locks, for good.
+        # The in-process semaphore keeps them one holder per process.
         _setlk = F_SETLK
         _setlkw = F_SETLKW
         return _fcntl_lock(fd, kind, wait)
     return errno
 
 
-cdef int _wait_in_kernel(int fd) except -1:
-    # An OS thread waits in fcntl with the GIL released; signal handlers
-    # run between retries, and may raise.
-    cdef int error = EINTR
-    while error == EINTR:
-        with nogil:
-            error = _fcntl_lock(fd, F_WRLCK, True)
-        if error == EINTR:
-            PyErr_CheckSignals()
-    return error
-
-
-cdef int _check_errno(int error, bytes path) except -1:
-    if error:
-        raise OSError(error, _os.strerror(error), _os.fsdecode(path))
-    return 0
+cdef int _raise_errno(int error, bytes path) except -1:
+    raise OSError(error, _os.strerror(error), _os.fsdecode(path))
 
 
 cdef class _LockFile:
@@ -62,103 +83,152 @@ cdef class _LockFile:
         self.path = path
         self.fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o666)
         if self.fd < 0:
-            _check_errno(errno, path)
+            _raise_errno(errno, path)
         fstat(self.fd, &st)
         self.dev = st.st_dev
         self.ino = st.st_ino
         self.sem = Semaphore()
 
     cdef bint same_file(self) noexcept:
+        # Is the path still the file we locked?  Every acquire asks.
         cdef stat st
         if c_stat(self.path, &st) != 0:
             return False
         return st.st_dev == self.dev and st.st_ino == self.ino
 
     cdef int discard(self) noexcept:
+        # Closing drops our OFD lock, if any; in a fork child it only
+        # drops the child's reference to the parent's lock.
         if self.fd >= 0:
             close(self.fd)
             self.fd = -1
         return 0
 
 
+cdef inline bint _is_idle(_LockFile entry) noexcept:
+    # Nobody holds it, waits for it, or waits in the kernel through it.
+    return entry.sem._is_idle() and not entry.sem._waiters
+
+
+cdef int _drop(_LockFile entry) except -1:
+    entry.discard()
+    if _lock_files.get(entry.path) is entry:
+        del _lock_files[entry.path]
+    return 0
+
+
+cdef int _evict(Py_ssize_t keep) except -1:
+    # Close idle descriptors until at most *keep* remain: first those not
+    # used since the last eviction (second chance), then any idle one.
+    cdef _LockFile entry
+    for second_round in (False, True):
+        for entry in list(_lock_files.values()):
+            if len(_lock_files) <= keep:
+                return 0
+            if not _is_idle(entry):
+                continue
+            if entry.used and not second_round:
+                entry.used = False
+                continue
+            _drop(entry)
+    return 0
+
+
 cdef _LockFile _lock_file(bytes path):
     cdef _LockFile entry = _lock_files.get(path)
-    if entry is not None and entry.fd >= 0:
+    if entry is not None:
+        entry.used = True
         return entry
-    if len(_lock_files) >= _MAX_LOCK_FILES:
-        for key, old in list(_lock_files.items()):
-            if (<_LockFile>old).sem._is_idle() and \
-                    not (<_LockFile>old).sem._waiters:
-                (<_LockFile>old).discard()
-                del _lock_files[key]
-    entry = _LockFile(path)
+    if len(_lock_files) >= _max_lock_files:
+        _evict(_max_lock_files * 3 // 4)
+    try:
+        entry = _LockFile(path)
+    except OSError as exc:
+        if exc.errno not in (EMFILE, ENFILE) or not _lock_files:
+            raise
+        _evict(0)  # out of descriptors: give back all we can and retry
+        entry = _LockFile(path)
     _lock_files[path] = entry
     return entry
 
 
-cdef class _HelperWait:
-    """Waits for a file lock in a helper OS thread, so that a green thread
-    (or a caller with a timeout) can wait on a semaphore instead.
+def set_lock_file_cache_size(size):
+    """Keep at most *size* idle lock file descriptors open; return the
+    previous limit.  Descriptors in use are never closed."""
+    global _max_lock_files
+    if type(size) is not int:
+        raise TypeError("size must be an int, not %s" % type(size).__name__)
+    if size < 0:
+        raise ValueError("size must not be negative")
+    previous = _max_lock_files
+    _max_lock_files = size
+    _evict(size)
+    return previous
 
-    Exactly one side decides the outcome, atomically under the GIL: either
-    the helper delivers (the caller owns the file lock), or the caller
-    abandons first (the helper then unlocks and releases the lock file's
-    in-process semaphore itself).
+
+cdef class _HelperWait:
+    """A kernel wait for a file lock, made by a helper OS thread so that a
+    green thread, or a caller with a timeout, waits on a semaphore.
+
+    A caller that gives up leaves the wait running (the kernel call cannot
+    be cancelled) and leaves the file's in-process semaphore to it: the
+    helper unlocks and releases both when the kernel answers, so that no
+    other thread of this process touches the descriptor meanwhile.
     """
 
     def __cinit__(self, _LockFile entry):
         self.entry = entry
         self.done = Semaphore()
         self.done._acquire(True, None)
-        _start_thread(self._run, ())
 
-    def _run(self):
+    def run(self):
         cdef int fd = self.entry.fd
         cdef int error = EINTR
-        while error == EINTR:
+        while error == EINTR:  # signals are the main thread's business
             with nogil:
                 error = _fcntl_lock(fd, F_WRLCK, True)
-        self.error = error
-        self.delivered = not self.abandoned
-        if self.delivered:
-            self.done._release()
-            return
-        if error == 0:
-            _fcntl_lock(fd, F_UNLCK, False)
-        self.entry.sem._release()
-
-    cdef bint _abandon(self) noexcept:
-        self.abandoned = not self.delivered
-        return self.abandoned
-
-    cdef bint wait(self, object timeout) except -1:
-        """Wait for the helper; False if the timeout expired first."""
-        try:
-            gotten = self.done._acquire(True, timeout)
-        except BaseException:
-            if not self._abandon() and self.error == 0:
-                _fcntl_lock(self.entry.fd, F_UNLCK, False)
-            raise
-        return gotten or not self._abandon()
+        # Back under the GIL: this block and the waiter's give-up check
+        # cannot interleave.
+        if self.state == _ABANDONED:
+            if error == 0:
+                _fcntl_lock(fd, F_UNLCK, False)
+            self.entry.sem._release()
+        else:
+            self.state = _DONE
+            self.error = error
+            self.done._release()  # switch point (wakes the waiter)
 
 
 cdef class FileLock:
     """An exclusive lock on a lock file, for threads, green threads and
     processes alike.
 
+    Every ``FileLock`` of one path in a process shares one cached
+    descriptor and one in-process semaphore; the (green) thread holding
+    the file may acquire it again through another ``FileLock`` (the
+    file is unlocked at the outermost release).  A process that dies
+    holding the lock releases it.
+
     Waits block in the kernel: an OS thread without a timeout waits in
-    ``fcntl(F_OFD_SETLKW)`` with the GIL released; a green thread, or a
-    caller with a timeout, lets a helper OS thread make that call and
-    waits for it.  A process that dies holding the lock releases it.
+    ``fcntl(F_OFD_SETLKW)`` with the GIL released.  A green thread, or a
+    caller with a timeout, hands that call to a helper OS thread and waits
+    for it on a semaphore (parked on its hub, or natively with the
+    timeout); a caller whose timeout expires leaves the kernel wait to
+    the helper, which unlocks as soon as it is granted.
     """
 
     def __init__(self, path):
+        cdef bytes bpath = _os.fsencode(path)
+        if b"\0" in bpath:
+            raise ValueError("embedded null byte in lock path %r" % (path,))
+        if not bpath:
+            raise ValueError("lock path must not be empty")
         self._path = path
-        self._bpath = _os.fsencode(path)
+        self._bpath = bpath
 
     @property
     def path(self):
-        """The lock file's path."""
+        """The lock file's path, as given."""
         return self._path
 
     @property
@@ -166,60 +236,113 @@ cdef class FileLock:
         """Whether this object holds the lock."""
         return self._entry is not None
 
+    def fileno(self):
+        """The locked descriptor while held, else -1."""
+        if self._entry is None:
+            return -1
+        return self._entry.fd
+
     def acquire(self, blocking=True, timeout=None):
         """Acquire the lock; return True on success.
 
         :param blocking: when False, return False at once if another
             thread or process holds the lock.
         :param timeout: wait at most this many seconds (blocking only).
+        :raises RuntimeError: if this object already holds the lock.
+        :raises OSError: if the lock file cannot be opened or locked.
         """
         cdef _LockFile entry
-        cdef int error
         cdef double deadline = 0
         if self._entry is not None:
-            raise RuntimeError("lock on %s is already held by this object"
-                               % self._path)
+            raise RuntimeError(
+                "lock on %r is already held by this object" % (self._path,))
         if timeout is not None:
             timeout = _check_timeout(blocking, timeout)
-            deadline = _monotonic() + <double>timeout
+            if timeout is not None:
+                deadline = _monotonic() + <double>timeout
+        me = PyGreenlet_GetCurrent()
         while True:
             entry = _lock_file(self._bpath)
-            if not entry.sem._acquire(blocking, timeout):
-                return False
-            helper = None
-            try:
-                error = _fcntl_lock(entry.fd, F_WRLCK, False)
-                if (error == EAGAIN or error == EACCES) and blocking:
-                    if timeout is not None:
-                        timeout = max(0.0, deadline - _monotonic())
-                    if timeout is None and _current_hub() is None:
-                        error = _wait_in_kernel(entry.fd)
-                    else:
-                        helper = _HelperWait(entry)
-                        if not helper.wait(timeout):
-                            return False  # the helper releases entry.sem
-                        error = helper.error
-                if error == EAGAIN or error == EACCES:
-                    entry.sem._release()
-                    return False
-                _check_errno(error, self._bpath)
-            except BaseException:
-                if helper is None or not helper.abandoned:
-                    entry.sem._release()
-                raise
-            if entry.same_file():
+            if entry.owner is me:
+                entry.count += 1
                 self._entry = entry
                 return True
-            # Unlinked or replaced while we waited: lock the new file.
-            _fcntl_lock(entry.fd, F_UNLCK, False)
-            entry.discard()
+            if not entry.sem._acquire(blocking, timeout):
+                return False
+            if entry.fd >= 0:
+                if not self._lock_fd(entry, blocking, timeout):
+                    return False  # _lock_fd gave the semaphore back
+                if entry.same_file():
+                    entry.owner = me
+                    entry.count = 1
+                    self._entry = entry
+                    return True
+                # Unlinked or replaced since we opened it: lock the file
+                # now at the path instead.
+                _fcntl_lock(entry.fd, F_UNLCK, False)
+                _drop(entry)
+            # else: dropped while we waited for the semaphore
             entry.sem._release()
             if timeout is not None:
                 timeout = max(0.0, deadline - _monotonic())
 
+    cdef bint _lock_fd(self, _LockFile entry, bint blocking,
+                       object timeout) except -1:
+        # Lock the descriptor; called holding entry.sem, which stays held
+        # on success and is given back (or left to the helper) otherwise.
+        cdef int error = _fcntl_lock(entry.fd, F_WRLCK, False)
+        cdef _HelperWait helper
+        if error == 0:
+            return True
+        if error != EAGAIN and error != EACCES:
+            entry.sem._release()
+            _raise_errno(error, entry.path)
+        if not blocking or timeout == 0:
+            entry.sem._release()
+            return False
+        if timeout is None and _current_hub() is None:
+            try:
+                while True:
+                    with nogil:
+                        error = _fcntl_lock(entry.fd, F_WRLCK, True)
+                    if error != EINTR:
+                        break
+                    PyErr_CheckSignals()  # may raise KeyboardInterrupt
+                if error:
+                    _raise_errno(error, entry.path)
+            except BaseException:
+                entry.sem._release()
+                raise
+            return True
+        helper = _HelperWait(entry)
+        _start_thread(helper.run, ())
+        try:
+            helper.done._acquire(True, timeout)  # switch point
+        except BaseException:
+            # Killed or interrupted while waiting.
+            if helper.state == _PENDING:
+                helper.state = _ABANDONED
+            else:
+                if helper.error == 0:
+                    _fcntl_lock(entry.fd, F_UNLCK, False)
+                entry.sem._release()
+            raise
+        if helper.state == _PENDING:
+            helper.state = _ABANDONED  # timed out: the helper cleans up
+            return False
+        if helper.error:
+            entry.sem._release()
+            _raise_errno(helper.error, entry.path)
+        return True
+
     def release(self, delete=False):
-        """Release the lock; with *delete*, unlink the lock file first
-        (safe: other fastlock lockers notice and lock the new file).
+        """Release the lock.
+
+        With *delete*, the outermost release of the holder unlinks the
+        lock file while still holding it; other lockers (of fastlock)
+        notice that the path changed and lock the new file.  Processes
+        running oslo.concurrency or fasteners do not check: never delete
+        lock files that they use too.
 
         :raises RuntimeError: if this object does not hold the lock.
         """
@@ -227,13 +350,19 @@ cdef class FileLock:
         if entry is None:
             raise RuntimeError("Unable to release an unacquired lock")
         self._entry = None
+        entry.count -= 1
+        if entry.count > 0:
+            return
+        entry.owner = None
         try:
-            if entry.fd >= 0:
+            if entry.fd >= 0:  # not dropped in a fork child
                 if delete:
-                    unlink(entry.path)
-                _fcntl_lock(entry.fd, F_UNLCK, False)
-                if delete:
-                    entry.discard()
+                    if entry.same_file():
+                        unlink(entry.path)
+                    # closing the descriptor releases the lock
+                    _drop(entry)
+                else:
+                    _fcntl_lock(entry.fd, F_UNLCK, False)
         finally:
             entry.sem._release()
 
@@ -245,6 +374,10 @@ cdef class FileLock:
         self.release()
         return False
 
+    def __repr__(self):
+        return "<%s %r acquired=%s>" % (
+            type(self).__name__, self._path, self._entry is not None)
+
 
 def _forget_lock_files():
     # In a fork child the cached descriptors share their open file
@@ -255,4 +388,10 @@ def _forget_lock_files():
     _lock_files.clear()
 
 
+def _close_lock_files():
+    # At exit: close what nobody uses.
+    _evict(0)
+
+
 _os.register_at_fork(after_in_child=_forget_lock_files)
+_atexit.register(_close_lock_files)
