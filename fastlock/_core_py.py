@@ -25,7 +25,10 @@ from typing import Any
 
 import greenlet
 
-__all__ = ["FileLock", "Registry", "Semaphore", "held_locks"]
+__all__ = [
+    "FileLock", "Registry", "Semaphore", "held_locks",
+    "set_lock_file_cache_size",
+]
 
 
 def _original(module_name: str) -> Any:
@@ -473,31 +476,53 @@ _os.register_at_fork(after_in_child=_after_fork_in_child)
 # -- external locks ---------------------------------------------------------
 # One lock file per name, locked with Linux OFD record locks (whole file,
 # exclusive), classic fcntl record locks where the kernel has no OFD.  Both
-# conflict with the lockf() locks of oslo and fasteners; flock() would not.
+# conflict with the lockf() locks of oslo and fasteners; flock() would not,
+# so it is never used.
 #
 # OFD locks belong to an open file description, not to a thread: threads
 # sharing one cached descriptor would not exclude each other, so every lock
-# file also has an in-process semaphore taken first.  Descriptors are cached
-# per path (bounded), so an uncontended acquire is fcntl + stat + fcntl; the
-# stat compares the path with the locked file, so a lock file unlinked
-# while we waited is never trusted.
+# file also has an in-process semaphore, taken first.  With it at most one
+# thread per process ever touches a descriptor's lock, which also keeps
+# classic (per-process) record locks correct.  Descriptors are cached per
+# path (bounded), so an uncontended acquire is fcntl + stat + fcntl; the
+# stat compares the path with the locked file, so a lock file that was
+# unlinked (or replaced) meanwhile is never trusted.
 
+import atexit as _atexit  # noqa: E402
 import errno as _errno  # noqa: E402
 import fcntl as _fcntl  # noqa: E402
 import struct as _struct  # noqa: E402
 
-_FLOCK = "hhqqi4x"  # struct flock on 64-bit Linux
+_FLOCK = "hhqqi4x"  # struct flock on 64-bit Linux; l_pid must be 0 for OFD
 _WRLCK = _struct.pack(_FLOCK, _fcntl.F_WRLCK, _os.SEEK_SET, 0, 0, 0)
 _UNLCK = _struct.pack(_FLOCK, _fcntl.F_UNLCK, _os.SEEK_SET, 0, 0, 0)
 _setlk = getattr(_fcntl, "F_OFD_SETLK", _fcntl.F_SETLK)
 _setlkw = getattr(_fcntl, "F_OFD_SETLKW", _fcntl.F_SETLKW)
 _lock_files: dict[bytes, _LockFile] = {}
-_MAX_LOCK_FILES = 1024
 _start_thread = _thread.start_new_thread
+_PENDING, _DONE, _ABANDONED = 0, 1, 2  # _HelperWait.state
+
+
+def _default_cache_size() -> int:
+    # A quarter of the descriptor limit, at most 256: the cache must never
+    # be what makes the application run out of descriptors.
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except Exception:  # pragma: no cover - not on Linux
+        return 64
+    if soft < 0:
+        return 256
+    return max(4, min(256, soft // 4))
+
+
+_max_lock_files = _default_cache_size()
 
 
 def _fcntl_lock(fd: int, arg: bytes, wait: bool) -> int:
-    # Returns 0 or an errno value.
+    # Returns 0 or an errno value.  fcntl.fcntl retries on EINTR itself
+    # and raises what a signal handler raises.
     global _setlk, _setlkw
     try:
         _fcntl.fcntl(fd, _setlkw if wait else _setlk, arg)
@@ -505,29 +530,35 @@ def _fcntl_lock(fd: int, arg: bytes, wait: bool) -> int:
     except OSError as exc:
         if exc.errno == _errno.EINVAL and _setlk != _fcntl.F_SETLK:
             # No OFD locks in this kernel: classic record locks, for good.
+            # The in-process semaphore keeps them one holder per process.
             _setlk, _setlkw = _fcntl.F_SETLK, _fcntl.F_SETLKW
             return _fcntl_lock(fd, arg, wait)
         return exc.errno or _errno.EIO
 
 
-def _check_errno(error: int, path: bytes) -> None:
-    if error:
-        raise OSError(error, _os.strerror(error), _os.fsdecode(path))
+def _raise_errno(error: int, path: bytes) -> None:
+    raise OSError(error, _os.strerror(error), _os.fsdecode(path))
 
 
 class _LockFile:
     """A cached lock file descriptor and its in-process semaphore."""
 
-    __slots__ = ("path", "fd", "dev", "ino", "sem")
+    __slots__ = ("path", "fd", "dev", "ino", "sem", "owner", "count", "used")
 
     def __init__(self, path: bytes) -> None:
         self.path = path
         self.fd = _os.open(path, _os.O_RDWR | _os.O_CREAT | _os.O_CLOEXEC, 0o666)
         st = _os.fstat(self.fd)
         self.dev, self.ino = st.st_dev, st.st_ino
+        # In-process exclusion: one holder (or kernel waiter) per file.
         self.sem = Semaphore()
+        # Reentrancy: the (green) thread holding the file, how many times.
+        self.owner: Any = None
+        self.count = 0
+        self.used = False  # second chance for the cache eviction
 
     def same_file(self) -> bool:
+        # Is the path still the file we locked?  Every acquire asks.
         try:
             st = _os.stat(self.path)
         except OSError:
@@ -535,91 +566,148 @@ class _LockFile:
         return st.st_dev == self.dev and st.st_ino == self.ino
 
     def discard(self) -> None:
+        # Closing drops our OFD lock, if any; in a fork child it only
+        # drops the child's reference to the parent's lock.
         if self.fd >= 0:
             _os.close(self.fd)
             self.fd = -1
+
+    def is_idle(self) -> bool:
+        # Nobody holds it, waits for it, or waits in the kernel through it.
+        sem = self.sem
+        return sem._value == sem._initial and not sem._waiters
+
+
+def _drop(entry: _LockFile) -> None:
+    # Called under _guard.
+    entry.discard()
+    if _lock_files.get(entry.path) is entry:
+        del _lock_files[entry.path]
+
+
+def _evict(keep: int) -> None:
+    # Called under _guard.  Close idle descriptors until at most *keep*
+    # remain: first those not used since the last eviction (second
+    # chance), then any idle one.
+    for second_round in (False, True):
+        for entry in list(_lock_files.values()):
+            if len(_lock_files) <= keep:
+                return
+            if not entry.is_idle():
+                continue
+            if entry.used and not second_round:
+                entry.used = False
+                continue
+            _drop(entry)
 
 
 def _lock_file(path: bytes) -> _LockFile:
     with _guard:
         entry = _lock_files.get(path)
-        if entry is not None and entry.fd >= 0:
+        if entry is not None:
+            entry.used = True
             return entry
-        if len(_lock_files) >= _MAX_LOCK_FILES:
-            for key, old in list(_lock_files.items()):
-                sem = old.sem
-                if sem._value == sem._initial and not sem._waiters:
-                    old.discard()
-                    del _lock_files[key]
-        entry = _lock_files[path] = _LockFile(path)
+        if len(_lock_files) >= _max_lock_files:
+            _evict(_max_lock_files * 3 // 4)
+        try:
+            entry = _LockFile(path)
+        except OSError as exc:
+            if exc.errno not in (_errno.EMFILE, _errno.ENFILE) or not _lock_files:
+                raise
+            _evict(0)  # out of descriptors: give back all we can, retry
+            entry = _LockFile(path)
+        _lock_files[path] = entry
         return entry
 
 
-class _HelperWait:
-    """Waits for a file lock in a helper OS thread, so that a green thread
-    (or a caller with a timeout) can wait on a semaphore instead.
+def set_lock_file_cache_size(size: int) -> int:
+    """Keep at most *size* idle lock file descriptors open; return the
+    previous limit.  Descriptors in use are never closed."""
+    global _max_lock_files
+    if type(size) is not int:
+        raise TypeError("size must be an int, not %s" % type(size).__name__)
+    if size < 0:
+        raise ValueError("size must not be negative")
+    with _guard:
+        previous = _max_lock_files
+        _max_lock_files = size
+        _evict(size)
+    return previous
 
-    Exactly one side decides the outcome, under ``_guard``: either the
-    helper delivers (the caller owns the file lock), or the caller
-    abandons first (the helper then unlocks and releases the lock file's
-    in-process semaphore itself).
+
+class _HelperWait:
+    """A kernel wait for a file lock, made by a helper OS thread so that a
+    green thread, or a caller with a timeout, waits on a semaphore.
+
+    A caller that gives up leaves the wait running (the kernel call cannot
+    be cancelled) and leaves the file's in-process semaphore to it: the
+    helper unlocks and releases both when the kernel answers, so that no
+    other thread of this process touches the descriptor meanwhile.  Which
+    side decides is settled under ``_guard`` through ``state``.
     """
 
     def __init__(self, entry: _LockFile) -> None:
         self.entry = entry
         self.done = Semaphore()
         self.done.acquire()
+        self.state = _PENDING
         self.error = 0
-        self.delivered = False
-        self.abandoned = False
-        _start_thread(self._run, ())
 
-    def _run(self) -> None:
-        error = _fcntl_lock(self.entry.fd, _WRLCK, True)
+    def run(self) -> None:
+        fd = self.entry.fd
+        error = _fcntl_lock(fd, _WRLCK, True)
         with _guard:
-            self.error = error
-            self.delivered = not self.abandoned
-        if self.delivered:
-            self.done.release()
-            return
-        if error == 0:
-            _fcntl_lock(self.entry.fd, _UNLCK, False)
-        self.entry.sem.release()
+            abandoned = self.state == _ABANDONED
+            if not abandoned:
+                self.state = _DONE
+                self.error = error
+        if abandoned:
+            if error == 0:
+                _fcntl_lock(fd, _UNLCK, False)
+            self.entry.sem.release()
+        else:
+            self.done.release()  # wakes the waiter
 
-    def _abandon(self) -> bool:
+    def give_up(self) -> bool:
+        """True if the helper now cleans up; False if it delivered."""
         with _guard:
-            self.abandoned = not self.delivered
-            return self.abandoned
-
-    def wait(self, timeout: float | None) -> bool:
-        """Wait for the helper; False if the timeout expired first."""
-        try:
-            gotten = self.done.acquire(True, timeout)
-        except BaseException:
-            if not self._abandon() and self.error == 0:
-                _fcntl_lock(self.entry.fd, _UNLCK, False)
-            raise
-        return gotten or not self._abandon()
+            if self.state == _PENDING:
+                self.state = _ABANDONED
+                return True
+            return False
 
 
 class FileLock:
     """An exclusive lock on a lock file, for threads, green threads and
     processes alike.
 
+    Every ``FileLock`` of one path in a process shares one cached
+    descriptor and one in-process semaphore; the (green) thread holding
+    the file may acquire it again through another ``FileLock`` (the
+    file is unlocked at the outermost release).  A process that dies
+    holding the lock releases it.
+
     Waits block in the kernel: an OS thread without a timeout waits in
-    ``fcntl(F_OFD_SETLKW)`` with the GIL released; a green thread, or a
-    caller with a timeout, lets a helper OS thread make that call and
-    waits for it.  A process that dies holding the lock releases it.
+    ``fcntl(F_OFD_SETLKW)`` with the GIL released.  A green thread, or a
+    caller with a timeout, hands that call to a helper OS thread and waits
+    for it on a semaphore (parked on its hub, or natively with the
+    timeout); a caller whose timeout expires leaves the kernel wait to
+    the helper, which unlocks as soon as it is granted.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: Any) -> None:
+        bpath = _os.fsencode(path)
+        if b"\0" in bpath:
+            raise ValueError("embedded null byte in lock path %r" % (path,))
+        if not bpath:
+            raise ValueError("lock path must not be empty")
         self._path = path
-        self._bpath = _os.fsencode(path)
+        self._bpath = bpath
         self._entry: _LockFile | None = None
 
     @property
-    def path(self) -> str:
-        """The lock file's path."""
+    def path(self) -> Any:
+        """The lock file's path, as given."""
         return self._path
 
     @property
@@ -627,58 +715,103 @@ class FileLock:
         """Whether this object holds the lock."""
         return self._entry is not None
 
+    def fileno(self) -> int:
+        """The locked descriptor while held, else -1."""
+        if self._entry is None:
+            return -1
+        return self._entry.fd
+
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
         """Acquire the lock; return True on success.
 
         :param blocking: when False, return False at once if another
             thread or process holds the lock.
         :param timeout: wait at most this many seconds (blocking only).
+        :raises RuntimeError: if this object already holds the lock.
+        :raises OSError: if the lock file cannot be opened or locked.
         """
         if self._entry is not None:
             raise RuntimeError(
-                "lock on %s is already held by this object" % self._path
+                "lock on %r is already held by this object" % (self._path,)
             )
         timeout = _check_timeout(blocking, timeout)
         deadline = None if timeout is None else _monotonic() + timeout
+        me = _getcurrent()
         while True:
             entry = _lock_file(self._bpath)
-            if not entry.sem.acquire(blocking, timeout):
-                return False
-            helper = None
-            try:
-                error = _fcntl_lock(entry.fd, _WRLCK, False)
-                if error in (_errno.EAGAIN, _errno.EACCES) and blocking:
-                    if deadline is not None:
-                        timeout = max(0.0, deadline - _monotonic())
-                    if timeout is None and _current_hub() is None:
-                        error = _fcntl_lock(entry.fd, _WRLCK, True)
-                    else:
-                        helper = _HelperWait(entry)
-                        if not helper.wait(timeout):
-                            return False  # the helper releases entry.sem
-                        error = helper.error
-                if error in (_errno.EAGAIN, _errno.EACCES):
-                    entry.sem.release()
-                    return False
-                _check_errno(error, self._bpath)
-            except BaseException:
-                if helper is None or not helper.abandoned:
-                    entry.sem.release()
-                raise
-            if entry.same_file():
+            if entry.owner is me:
+                entry.count += 1
                 self._entry = entry
                 return True
-            # Unlinked or replaced while we waited: lock the new file.
-            _fcntl_lock(entry.fd, _UNLCK, False)
-            with _guard:
-                entry.discard()
+            if not entry.sem.acquire(blocking, timeout):
+                return False
+            if entry.fd >= 0:
+                if not self._lock_fd(entry, blocking, timeout):
+                    return False  # _lock_fd gave the semaphore back
+                if entry.same_file():
+                    entry.owner = me
+                    entry.count = 1
+                    self._entry = entry
+                    return True
+                # Unlinked or replaced since we opened it: lock the file
+                # now at the path instead.
+                _fcntl_lock(entry.fd, _UNLCK, False)
+                with _guard:
+                    _drop(entry)
+            # else: dropped while we waited for the semaphore
             entry.sem.release()
             if deadline is not None:
                 timeout = max(0.0, deadline - _monotonic())
 
+    def _lock_fd(
+        self, entry: _LockFile, blocking: bool, timeout: float | None
+    ) -> bool:
+        # Lock the descriptor; called holding entry.sem, which stays held
+        # on success and is given back (or left to the helper) otherwise.
+        error = _fcntl_lock(entry.fd, _WRLCK, False)
+        if error == 0:
+            return True
+        if error not in (_errno.EAGAIN, _errno.EACCES):
+            entry.sem.release()
+            _raise_errno(error, entry.path)
+        if not blocking or timeout == 0:
+            entry.sem.release()
+            return False
+        if timeout is None and _current_hub() is None:
+            try:
+                error = _fcntl_lock(entry.fd, _WRLCK, True)
+                if error:
+                    _raise_errno(error, entry.path)
+            except BaseException:
+                entry.sem.release()
+                raise
+            return True
+        helper = _HelperWait(entry)
+        _start_thread(helper.run, ())
+        try:
+            helper.done.acquire(True, timeout)
+        except BaseException:
+            # Killed or interrupted while waiting.
+            if not helper.give_up():
+                if helper.error == 0:
+                    _fcntl_lock(entry.fd, _UNLCK, False)
+                entry.sem.release()
+            raise
+        if helper.give_up():
+            return False  # timed out: the helper cleans up
+        if helper.error:
+            entry.sem.release()
+            _raise_errno(helper.error, entry.path)
+        return True
+
     def release(self, delete: bool = False) -> None:
-        """Release the lock; with *delete*, unlink the lock file first
-        (safe: other fastlock lockers notice and lock the new file).
+        """Release the lock.
+
+        With *delete*, the outermost release of the holder unlinks the
+        lock file while still holding it; other lockers (of fastlock)
+        notice that the path changed and lock the new file.  Processes
+        running oslo.concurrency or fasteners do not check: never delete
+        lock files that they use too.
 
         :raises RuntimeError: if this object does not hold the lock.
         """
@@ -686,14 +819,22 @@ class FileLock:
         if entry is None:
             raise RuntimeError("Unable to release an unacquired lock")
         self._entry = None
+        entry.count -= 1
+        if entry.count > 0:
+            return
+        entry.owner = None
         try:
-            if entry.fd >= 0:
+            if entry.fd >= 0:  # not dropped in a fork child
                 if delete:
-                    _os.unlink(entry.path)
-                _fcntl_lock(entry.fd, _UNLCK, False)
-                if delete:
+                    if entry.same_file():
+                        try:
+                            _os.unlink(entry.path)
+                        except OSError:
+                            pass  # as the compiled core: release anyway
                     with _guard:
-                        entry.discard()
+                        _drop(entry)  # closing releases the lock
+                else:
+                    _fcntl_lock(entry.fd, _UNLCK, False)
         finally:
             entry.sem.release()
 
@@ -705,6 +846,11 @@ class FileLock:
         self.release()
         return False
 
+    def __repr__(self) -> str:
+        return "<%s %r acquired=%s>" % (
+            type(self).__name__, self._path, self._entry is not None,
+        )
+
 
 def _forget_lock_files() -> None:
     # In a fork child the cached descriptors share their open file
@@ -715,4 +861,11 @@ def _forget_lock_files() -> None:
     _lock_files.clear()
 
 
+def _close_lock_files() -> None:
+    # At exit: close what nobody uses.
+    with _guard:
+        _evict(0)
+
+
 _os.register_at_fork(after_in_child=_forget_lock_files)
+_atexit.register(_close_lock_files)
