@@ -643,53 +643,106 @@ class AcquireLockFailedException(Exception):
 def _get_lock_path(
     name: str, lock_file_prefix: str | None, lock_path: str | None = None
 ) -> str:
-    # the lock name cannot contain directory separators
+    # NOTE(mikal): the lock name cannot contain directory
+    # separators
     name = name.replace(os.sep, '_')
     if lock_file_prefix:
         sep = '' if lock_file_prefix.endswith('-') else '-'
         name = f'{lock_file_prefix}{sep}{name}'
+
+    local_lock_path = _config.require_lock_path(lock_path)
+
+    # fastlock: fail here, clearly, rather than at open() (where a NUL
+    # gives "embedded null byte" and a long name ENAMETOOLONG).
     if '\0' in name:
         raise ValueError('lock name must not contain NUL: %r' % name)
     if len(os.fsencode(name)) > _NAME_MAX:
         raise ValueError(
             'lock file name is longer than %d bytes: %r' % (_NAME_MAX, name)
         )
-    return os.path.join(_config.require_lock_path(lock_path), name)
+    return os.path.join(local_lock_path, name)
 
 
-# Longest file name Linux filesystems take; a longer lock name would fail
-# at open() with a less helpful ENAMETOOLONG.
+# Longest file name (in bytes) that Linux filesystems take.
 _NAME_MAX = 255
+
+# fasteners' log level for its lock-file chatter.
+_BLATHER = 5
+_fasteners_log = logging.getLogger('fasteners.process_lock')
+
+
+def _ensure_tree(path: bytes | str) -> bool:
+    # As fasteners does: create a directory and its parents; False if it
+    # was there already; FileExistsError if a file is in the way.
+    try:
+        os.makedirs(path)
+    except OSError as e:
+        if e.errno == errno.EEXIST:
+            if not os.path.isdir(path):
+                raise
+            return False
+        if e.errno == errno.EISDIR:
+            return False
+        raise
+    return True
 
 
 class InterProcessLock:
-    """An inter-process lock on a lock file, as ``fasteners`` (and so oslo)
-    provides, built on the fastlock core.
+    """An interprocess lock.
 
-    It also excludes other threads and green threads of this process.
-    Waiting blocks in the kernel instead of polling, so *delay* and
-    *max_delay* are accepted for compatibility and ignored.  Locks taken
-    by oslo.concurrency or fasteners (``lockf``) on the same file
-    exclude, and are excluded by, this lock.
+    What ``oslo_concurrency.lockutils.InterProcessLock`` (that is,
+    ``fasteners.InterProcessLock``) does, on the fastlock core:
+
+    - the lock is a Linux OFD record lock on the whole file (classic
+      ``fcntl`` record locks where OFD is missing), so it excludes, and
+      is excluded by, the ``lockf`` locks of oslo.concurrency and
+      fasteners on the same file;
+    - it also excludes other threads and green threads of this process
+      (a thread holding the file may take it again through another
+      object; it is unlocked at the outermost release);
+    - waiting blocks in the kernel instead of polling, so *delay*,
+      *max_delay* and *sleep_func* are accepted and unused;
+    - the lock file stays open in a bounded per-process cache instead of
+      being opened and closed on each use.
+
+    ``path`` is the canonical (bytes) path, as in fasteners; ``lockfile``
+    is None unless the lock is held, then an object with ``fileno()``.
     """
 
-    MAX_DELAY = 0.1
-    DELAY_INCREMENT = 0.01
+    MAX_DELAY = 0.1  # For backwards compatibility
+    DELAY_INCREMENT = 0.01  # For backwards compatibility
 
     def __init__(
         self,
-        path: str,
+        path: str | bytes | os.PathLike[str],
         sleep_func: Callable[[float], None] = time.sleep,
         logger: logging.Logger | None = None,
     ) -> None:
-        self.path = os.fspath(path)
-        self.logger = logger or LOG
+        if not isinstance(path, (str, bytes)):
+            path = str(path)
+        self.path = os.fsencode(path)
+        self.sleep_func = sleep_func
+        self.logger = _fasteners_log if logger is None else logger
         self._lock = _core.FileLock(self.path)
 
     @property
     def acquired(self) -> bool:
         """Whether this object holds the lock."""
         return bool(self._lock.acquired)
+
+    @property
+    def lockfile(self) -> Any:
+        """None unless held; then the locked file (``fileno()``)."""
+        return self._lock if self._lock.acquired else None
+
+    def _do_open(self) -> None:
+        basedir = os.path.dirname(self.path)
+        if basedir:
+            made_basedir = _ensure_tree(basedir)
+            if made_basedir:
+                self.logger.log(
+                    _BLATHER, 'Created lock base path `%s`', basedir
+                )
 
     def acquire(
         self,
@@ -698,55 +751,82 @@ class InterProcessLock:
         max_delay: float = 0.1,
         timeout: float | None = None,
     ) -> bool:
-        """Acquire the lock; return whether it was acquired.
+        """Attempt to acquire the lock.
 
-        :param blocking: wait for the lock (else return False at once).
-        :param delay: ignored: waiting blocks in the kernel.
-        :param max_delay: ignored: waiting blocks in the kernel.
-        :param timeout: give up after this many seconds.
+        Args:
+            blocking:
+                Whether to wait to try to acquire the lock.
+            delay:
+                Unused (fastlock waits in the kernel, it does not poll).
+            max_delay:
+                Unused (fastlock waits in the kernel, it does not poll).
+            timeout:
+                When `blocking`, maximal waiting time (in seconds).
+
+        Returns:
+            whether or not the acquisition succeeded
         """
         if delay < 0:
             raise ValueError('Delay must be greater than or equal to zero')
         if timeout is not None and timeout < 0:
             raise ValueError('Timeout must be greater than or equal to zero')
+        lock = self._lock
+        if lock.acquired:
+            return True  # as re-locking a file this process holds
         if not blocking:
             timeout = None
+        started = _now()
         try:
-            return bool(self._lock.acquire(blocking, timeout))
+            gotten = lock.acquire(blocking, timeout)
         except FileNotFoundError:
             # A missing lock directory is created, as fasteners does.
-            os.makedirs(os.path.dirname(self.path) or '.', exist_ok=True)
-            return bool(self._lock.acquire(blocking, timeout))
+            self._do_open()
+            if timeout is not None:
+                timeout = max(0.0, timeout - (_now() - started))
+            gotten = lock.acquire(blocking, timeout)
+        if not gotten:
+            return False
+        if self.logger.isEnabledFor(_BLATHER):
+            self.logger.log(
+                _BLATHER,
+                'Acquired file lock `%s` after waiting %0.3fs [%s'
+                ' attempts were required]', self.path, _now() - started, 1,
+            )
+        return True
+
+    def __enter__(self) -> InterProcessLock:
+        gotten = self.acquire()
+        if not gotten:
+            # This shouldn't happen, but just in case...
+            raise threading.ThreadError(
+                'Unable to acquire a file lock'
+                ' on `%s` (when used as a'
+                ' context manager)' % self.path
+            )
+        return self
 
     def release(self) -> None:
-        """Release the lock.
-
-        :raises threading.ThreadError: if the lock is not held.
-        """
+        """Release the previously acquired lock."""
         if not self._lock.acquired:
             raise threading.ThreadError('Unable to release an unaquired lock')
         self._lock.release()
-
-    def __enter__(self) -> InterProcessLock:
-        if not self.acquire():
-            raise threading.ThreadError(
-                'Unable to acquire a file lock on `%s` (when used as a '
-                'context manager)' % self.path
+        if self.logger.isEnabledFor(_BLATHER):
+            self.logger.log(
+                _BLATHER, 'Unlocked and closed file lock open on `%s`',
+                self.path,
             )
-        return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.release()
 
     def exists(self) -> bool:
-        """Whether the lock file exists."""
         return os.path.exists(self.path)
 
     def trylock(self) -> None:
-        """Take the lock without waiting; raise BlockingIOError if busy."""
+        """Take the lock without waiting; BlockingIOError if it is busy."""
         if not self.acquire(blocking=False):
             raise BlockingIOError(
-                errno.EAGAIN, 'lock is held elsewhere', self.path
+                errno.EAGAIN, 'lock is held elsewhere', os.fsdecode(self.path)
             )
 
     def unlock(self) -> None:
@@ -783,8 +863,9 @@ def remove_external_lock_file(
     fastlock removes the file while holding its lock, and every fastlock
     locker checks after locking that the file it locked is still the one
     at the path, so removal is safe while other fastlock processes use
-    the lock.  Processes running oslo.concurrency do not check: in a fleet
-    that mixes both, do not remove lock files that are in use.
+    the lock; it waits for the current holder, if any.  Processes running
+    oslo.concurrency do not check: in a fleet that mixes both, do not
+    remove lock files that are in use.
     """
     with internal_lock(name, semaphores=semaphores):
         lock_file_path = _get_lock_path(name, lock_file_prefix, lock_path)
@@ -931,17 +1012,19 @@ class _Lock:
             int_lock = semaphores.get(name)
         if self.do_log:
             LOG.debug('Acquiring lock "%s"', name)
-        started = _now()
-        if not int_lock.acquire(self.blocking, self.timeout):
+        timeout = self.timeout
+        if timeout is not None:
+            deadline = _now() + timeout
+        if not int_lock.acquire(self.blocking, timeout):
             raise AcquireLockFailedException(name)
-        if self.timeout is not None:
-            # One timeout covers the whole acquisition.
-            self.timeout = max(0.0, self.timeout - (_now() - started))
         try:
             if self.do_log:
                 LOG.debug('Acquired lock "%(lock)s"', {'lock': name})
             if self.external and not CONF.oslo_concurrency.disable_process_locking:
-                self._ext = self._acquire_external()
+                if timeout is not None:
+                    # One timeout covers the whole acquisition.
+                    timeout = max(0.0, deadline - _now())
+                self._ext = self._acquire_external(timeout)
         except BaseException:
             self._finish()
             int_lock.release()
@@ -949,11 +1032,11 @@ class _Lock:
         self._int = int_lock
         return int_lock if self._ext is None else self._ext
 
-    def _acquire_external(self) -> Any:
+    def _acquire_external(self, timeout: float | None = None) -> Any:
         name = self.name
         ext_lock = external_lock(name, self.lock_file_prefix, self.lock_path)
         if not ext_lock.acquire(
-            delay=self.delay, blocking=self.blocking, timeout=self.timeout
+            delay=self.delay, blocking=self.blocking, timeout=timeout
         ):
             raise AcquireLockFailedException(name)
         if self.do_log:
