@@ -547,7 +547,12 @@ class _LockFile:
 
     def __init__(self, path: bytes) -> None:
         self.path = path
-        self.fd = _os.open(path, _os.O_RDWR | _os.O_CREAT | _os.O_CLOEXEC, 0o666)
+        try:
+            self.fd = _os.open(
+                path, _os.O_RDWR | _os.O_CREAT | _os.O_CLOEXEC, 0o666
+            )
+        except OSError as exc:
+            _raise_errno(exc.errno, path)  # a str filename, as _core_c
         st = _os.fstat(self.fd)
         self.dev, self.ino = st.st_dev, st.st_ino
         # In-process exclusion: one holder (or kernel waiter) per file.

@@ -251,3 +251,288 @@ def test_missing_lock_path_is_oslos_error(lockutils, monkeypatch):
         with lockutils.lock("x", external=True):
             pass
     assert lockutils.held_locks() == []
+
+
+# -- the core's FileLock ------------------------------------------------------
+
+
+def test_core_filelock_is_reentrant_per_thread(impl, lock_path):
+    path = os.path.join(lock_path, "re")
+    outer, inner = impl.FileLock(path), impl.FileLock(path)
+    assert outer.acquire() and inner.acquire(blocking=False)
+    assert outer.fileno() == inner.fileno() >= 0
+    with pytest.raises(RuntimeError):
+        outer.acquire()  # the same object twice is a caller bug
+    inner.release()
+    # Still held: another thread cannot take it.
+    seen = []
+    t = threading.Thread(
+        target=lambda: seen.append(impl.FileLock(path).acquire(blocking=False)))
+    t.start()
+    t.join(10)
+    assert seen == [False]
+    outer.release()
+    with pytest.raises(RuntimeError):
+        outer.release()
+    t = threading.Thread(target=lambda: seen.append(_take_and_drop(impl, path)))
+    t.start()
+    t.join(10)
+    assert seen == [False, True]
+
+
+def _take_and_drop(impl, path):
+    lock = impl.FileLock(path)
+    if not lock.acquire(blocking=False):
+        return False
+    lock.release()
+    return True
+
+
+def test_core_filelock_rejects_bad_paths(impl, lock_path):
+    with pytest.raises(ValueError):
+        impl.FileLock(os.path.join(lock_path, "a\0b"))
+    with pytest.raises(ValueError):
+        impl.FileLock("")
+    with pytest.raises(OSError) as info:
+        impl.FileLock(os.path.join(lock_path, "no", "dir")).acquire()
+    assert info.value.filename == os.path.join(lock_path, "no", "dir")
+
+
+def test_core_timeout_leaves_the_kernel_wait_to_a_helper(
+        impl, lock_path, spawn):
+    # A timed wait gives up in time; the helper left in the kernel keeps
+    # the file for this process until the holder goes, then lets go, so
+    # a later acquire (blocking or not) works.
+    path = os.path.join(lock_path, "t")
+    holder = spawn(HOLD_WITH_LOCKF, path, 0.6)
+    _wait_ready(holder)
+    lock = impl.FileLock(path)
+    start = time.monotonic()
+    assert not lock.acquire(timeout=0.1)
+    assert time.monotonic() - start >= 0.09
+    assert not lock.acquire(timeout=0)
+    assert not lock.acquire(blocking=False)
+    assert lock.acquire(timeout=30)  # once the holder exits
+    assert holder.wait(10) == 0
+    lock.release()
+    assert lock.acquire(blocking=False)
+    lock.release()
+
+
+def test_core_threads_blocked_in_the_kernel_get_it_in_turn(
+        impl, lock_path, spawn):
+    path = os.path.join(lock_path, "k")
+    holder = spawn(HOLD_WITH_LOCKF, path, 0.3)
+    _wait_ready(holder)
+    inside, order = [], []
+
+    def work(i):
+        with impl.FileLock(path):
+            inside.append(i)
+            assert len(inside) == 1
+            time.sleep(0.01)
+            order.append(i)
+            inside.remove(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(order) == [0, 1, 2, 3]
+
+
+def test_core_release_with_delete_unlinks_and_waiters_follow(impl, lock_path):
+    path = os.path.join(lock_path, "d")
+    first = impl.FileLock(path)
+    assert first.acquire()
+    got = threading.Event()
+    second = impl.FileLock(path)
+
+    def wait_for_it():
+        assert second.acquire(timeout=30)
+        got.set()
+
+    t = threading.Thread(target=wait_for_it)
+    t.start()
+    time.sleep(0.05)
+    first.release(delete=True)
+    t.join(30)
+    assert got.is_set()
+    # The waiter locked the file now at the path, not the unlinked one.
+    assert os.path.exists(path)
+    assert os.fstat(second.fileno()).st_ino == os.stat(path).st_ino
+    second.release()
+
+
+def test_core_notices_a_lock_file_removed_behind_its_back(impl, lock_path):
+    # A cached descriptor of an unlinked file must not be trusted: the
+    # acquire after the removal locks the new file.
+    path = os.path.join(lock_path, "gone")
+    lock = impl.FileLock(path)
+    with lock:
+        pass
+    os.unlink(path)
+    with lock:
+        assert os.path.exists(path)
+        st = os.fstat(lock.fileno())
+        assert st.st_nlink == 1 and st.st_ino == os.stat(path).st_ino
+
+
+def _open_fds_under(directory):
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink("/proc/self/fd/" + fd)
+        except OSError:
+            continue
+        count += target.startswith(directory)
+    return count
+
+
+def test_core_descriptor_cache_is_bounded(impl, lock_path):
+    previous = impl.set_lock_file_cache_size(8)
+    try:
+        held = impl.FileLock(os.path.join(lock_path, "held"))
+        held.acquire()
+        for i in range(50):
+            with impl.FileLock(os.path.join(lock_path, "n%d" % i)):
+                pass
+        assert _open_fds_under(lock_path) <= 9
+        assert impl.set_lock_file_cache_size(0) == 8
+        assert _open_fds_under(lock_path) == 1  # the held one stays open
+        assert held.fileno() >= 0
+        held.release()
+        with pytest.raises(ValueError):
+            impl.set_lock_file_cache_size(-1)
+        with pytest.raises(TypeError):
+            impl.set_lock_file_cache_size(1.5)
+    finally:
+        impl.set_lock_file_cache_size(previous)
+
+
+def test_core_fork_child_does_not_share_the_parents_lock(impl, lock_path):
+    path = os.path.join(lock_path, "fork")
+    lock = impl.FileLock(path)
+    lock.acquire()
+    pid = os.fork()
+    if pid == 0:  # child: the parent's lock is not ours, and stays held
+        code = 1
+        try:
+            child_lock = impl.FileLock(path)
+            if not child_lock.acquire(blocking=False):
+                lock.release()  # must not unlock the parent's lock
+                code = 0 if not child_lock.acquire(timeout=0.05) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # Still ours after the child released and exited.
+    probe = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent("""
+            import fcntl, sys
+            f = open(sys.argv[1], "a")
+            try:
+                fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                print("GOT")
+            except OSError:
+                print("BUSY")
+        """), path], capture_output=True, text=True, timeout=60)
+    assert probe.stdout.strip() == "BUSY"
+    lock.release()
+
+
+# -- the facade's InterProcessLock --------------------------------------------
+
+
+def test_interprocesslock_api_is_fasteners(lockutils, lock_path):
+    path = os.path.join(lock_path, "api")
+    lk = lockutils.InterProcessLock(path)
+    assert lk.path == os.fsencode(path)
+    assert lk.lockfile is None and not lk.acquired and not lk.exists()
+    assert lk.acquire(delay=0.5, max_delay=0.1)
+    assert lk.acquired and lk.lockfile.fileno() >= 0 and lk.exists()
+    assert lk.acquire()  # re-acquiring what it holds succeeds, as lockf
+    lk.release()
+    assert not lk.acquired and lk.lockfile is None
+    with pytest.raises(threading.ThreadError):
+        lk.release()
+    lk.trylock()
+    other = lockutils.InterProcessLock(path)
+    result = []
+    t = threading.Thread(target=lambda: result.append(
+        pytest.raises(BlockingIOError, other.trylock)))
+    t.start()
+    t.join(10)
+    assert len(result) == 1
+    lk.unlock()
+    with pytest.raises(ValueError):
+        lk.acquire(delay=-1)
+    with pytest.raises(ValueError):
+        lk.acquire(timeout=-1)
+    with lk as entered:
+        assert entered is lk
+
+
+def test_external_lock_returns_an_interprocesslock(any_lockutils, lock_path):
+    lk = any_lockutils.external_lock("x", "pfx", lock_path)
+    assert isinstance(lk, any_lockutils.InterProcessLock)
+    assert lk.path == os.fsencode(os.path.join(lock_path, "pfx-x"))
+    with lk:
+        assert lk.acquired
+    assert not lk.acquired
+
+
+def test_remove_external_lock_file_as_oslo(any_lockutils, lock_path):
+    lu = any_lockutils
+    with lu.lock("rm", "p", external=True, lock_path=lock_path):
+        pass
+    assert os.listdir(lock_path) == ["p-rm"]
+    lu.remove_external_lock_file("rm", "p", lock_path=lock_path)
+    assert os.listdir(lock_path) == []
+    lu.remove_external_lock_file("rm", "p", lock_path=lock_path)  # absent
+    cleanup = lu.remove_external_lock_file_with_prefix("q")
+    with lu.lock("rm", "q", external=True, lock_path=lock_path):
+        pass
+    cleanup("rm", lock_path=lock_path)
+    assert os.listdir(lock_path) == []
+
+
+def test_remove_waits_for_a_holder_in_this_process(lockutils, lock_path):
+    # Removal happens only while holding the lock: never under a holder.
+    holder = lockutils.external_lock("busy", lock_path=lock_path)
+    holder.acquire()
+    done = threading.Event()
+    t = threading.Thread(target=lambda: (
+        lockutils.remove_external_lock_file("busy", lock_path=lock_path),
+        done.set()))
+    t.start()
+    assert not done.wait(0.2)
+    assert os.path.exists(os.path.join(lock_path, "busy"))
+    holder.release()
+    t.join(30)
+    assert done.is_set() and not os.path.exists(os.path.join(lock_path, "busy"))
+
+
+def test_timeout_covers_the_whole_acquisition(lockutils, lock_path, spawn):
+    holder = spawn(HOLD_WITH_LOCKF, os.path.join(lock_path, "w"), 30)
+    _wait_ready(holder)
+    cm = lockutils.lock("w", external=True, lock_path=lock_path, timeout=0.2)
+    for _ in range(2):  # a reused lock() keeps its full timeout
+        start = time.monotonic()
+        with pytest.raises(lockutils.AcquireLockFailedException):
+            with cm:
+                pass
+        assert 0.19 <= time.monotonic() - start < 10
+    assert lockutils.held_locks() == []
+
+
+def test_disable_process_locking_takes_no_file_lock(lockutils, lock_path):
+    lockutils.CONF.set_override(
+        "disable_process_locking", True, group="oslo_concurrency")
+    try:
+        with lockutils.lock("off", external=True, lock_path=lock_path):
+            assert os.listdir(lock_path) == []
+    finally:
+        lockutils.CONF.clear_override(
+            "disable_process_locking", group="oslo_concurrency")
