@@ -1,0 +1,152 @@
+"""External locks between real processes: several fastlock processes (of
+both cores), fastlock against unmodified oslo.concurrency, killed holders,
+and lock-file removal racing with lockers.
+
+Each critical section creates a marker file with ``O_CREAT | O_EXCL`` and
+removes it on the way out: a second holder at the same time fails that
+create and the process exits non-zero, so exclusion is checked directly,
+not only through a final count.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+WORKER = """
+    import os, sys, time
+    kind, lock_path, marker, counter, rounds, remove = sys.argv[1:7]
+    rounds, remove = int(rounds), remove == "1"
+    if kind == "oslo":
+        from oslo_concurrency import lockutils
+    else:
+        from fastlock import lockutils
+        import fastlock
+        assert fastlock.IMPLEMENTATION == kind, fastlock.IMPLEMENTATION
+    print("READY", flush=True)
+    sys.stdin.readline()  # start together
+    for i in range(rounds):
+        with lockutils.lock("shared", external=True, lock_path=lock_path):
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            with open(counter) as f:
+                value = int(f.read())
+            time.sleep(0.0002)
+            with open(counter, "w") as f:
+                f.write(str(value + 1))
+            os.close(fd)
+            os.unlink(marker)
+        if remove and i % 2 == 0:
+            lockutils.remove_external_lock_file("shared", lock_path=lock_path)
+    print("DONE", flush=True)
+"""
+
+
+def _env(kind):
+    env = dict(os.environ)
+    env.pop("FASTLOCK_NO_EXTENSIONS", None)
+    if kind == "py":
+        env["FASTLOCK_NO_EXTENSIONS"] = "1"
+    return env
+
+
+def _run_workers(kinds, tmp_path, rounds, remove=()):
+    lock_path = tmp_path / "locks"
+    lock_path.mkdir()
+    counter = tmp_path / "counter"
+    counter.write_text("0")
+    marker = tmp_path / "inside"
+    procs = []
+    try:
+        for i, kind in enumerate(kinds):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-c", textwrap.dedent(WORKER), kind,
+                 str(lock_path), str(marker), str(counter), str(rounds),
+                 "1" if i in remove else "0"],
+                env=_env(kind), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True,
+            ))
+        for proc in procs:
+            line = proc.stdout.readline()
+            assert line.strip() == "READY", line + proc.stderr.read()
+        for proc in procs:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        for proc in procs:
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+            assert out.strip() == "DONE", out + err
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(30)
+    assert not marker.exists()
+    assert counter.read_text() == str(rounds * len(kinds))
+    return lock_path
+
+
+def test_fastlock_processes_of_both_cores_exclude_each_other(tmp_path):
+    _run_workers(["c", "py", "c", "py"], tmp_path, rounds=150)
+
+
+def test_fastlock_and_oslo_processes_exclude_each_other(tmp_path):
+    pytest.importorskip("oslo_concurrency")
+    _run_workers(["c", "oslo", "py", "oslo"], tmp_path, rounds=60)
+
+
+@pytest.mark.parametrize("kinds", [["c"] * 4, ["py"] * 4, ["c", "py"] * 2],
+                         ids=["c", "py", "mixed"])
+def test_lock_file_removal_never_lets_two_holders_in(tmp_path, kinds):
+    # Half the processes remove the lock file every other round while the
+    # others hold it or wait for it.
+    _run_workers(kinds, tmp_path, rounds=200, remove={0, 2})
+
+
+KILLABLE_HOLDER = """
+    import sys, time
+    from fastlock import lockutils
+    with lockutils.lock("k", external=True, lock_path=sys.argv[1]):
+        print("READY", flush=True)
+        time.sleep(120)
+"""
+
+BLOCKED_WAITER = """
+    import sys, time
+    from fastlock import lockutils
+    print("WAITING", flush=True)
+    with lockutils.lock("k", external=True, lock_path=sys.argv[1]):
+        print("GOT", flush=True)
+"""
+
+
+@pytest.mark.parametrize("kind", ["c", "py"])
+def test_sigkilled_holder_wakes_a_waiter_blocked_in_the_kernel(
+        tmp_path, kind):
+    lock_path = str(tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(KILLABLE_HOLDER), lock_path],
+        env=_env(kind), stdout=subprocess.PIPE, text=True)
+    waiter = None
+    try:
+        assert holder.stdout.readline().strip() == "READY"
+        waiter = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(BLOCKED_WAITER), lock_path],
+            env=_env(kind), stdout=subprocess.PIPE, text=True)
+        assert waiter.stdout.readline().strip() == "WAITING"
+        # The waiter cannot get it while the holder lives.
+        with pytest.raises(subprocess.TimeoutExpired):
+            waiter.wait(0.3)
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(30)
+        out, _ = waiter.communicate(timeout=30)
+        assert out.strip() == "GOT"
+    finally:
+        for proc in (holder, waiter):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(30)
