@@ -80,5 +80,62 @@ pool = [eventlet.spawn(work) for _ in range(20)]
 for g in pool:
     g.wait()
 assert state == {"count": 400, "inside": 0, "max": 1}, state
+
+# A green waiter killed while the kernel wait runs in its helper: the
+# helper lets go once granted, and the lock stays usable.
+holder = subprocess.Popen(
+    [sys.executable, "-c",
+     "import fcntl, sys, time\n"
+     "f = open(sys.argv[1], 'a')\n"
+     "fcntl.lockf(f, fcntl.LOCK_EX)\n"
+     "print('READY', flush=True)\n"
+     "time.sleep(0.5)\n",
+     lock_path + "/killed"],
+    stdout=subprocess.PIPE, text=True,
+)
+assert holder.stdout.readline().strip() == "READY"
+ext = lockutils.external_lock("killed", lock_path=lock_path)
+victim = eventlet.spawn(ext.acquire)
+eventlet.sleep(0.1)
+victim.kill()
+assert not ext.acquired
+holder.wait()
+assert ext.acquire(timeout=10)
+ext.release()
+
+# Green threads and a native thread share one external lock.
+real_threading = patcher.original("threading")
+state = {"count": 0, "inside": 0, "max": 0}
+
+
+def critical(switch):
+    state["inside"] += 1
+    state["max"] = max(state["max"], state["inside"])
+    value = state["count"]
+    switch()
+    state["count"] = value + 1
+    state["inside"] -= 1
+
+
+def native():
+    for _ in range(50):
+        with lockutils.external_lock("mixed", lock_path=lock_path):
+            critical(lambda: real_time.sleep(0.0005))
+
+
+def green():
+    for _ in range(50):
+        with lockutils.lock("mixed", external=True, lock_path=lock_path):
+            critical(lambda: eventlet.sleep(0))
+
+
+native_thread = real_threading.Thread(target=native)
+native_thread.start()
+pool = [eventlet.spawn(green) for _ in range(3)]
+for g in pool:
+    g.wait()
+while native_thread.is_alive():
+    eventlet.sleep(0.01)
+assert state == {"count": 200, "inside": 0, "max": 1}, state
 tick.kill()
 print("OK")
