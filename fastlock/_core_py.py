@@ -857,6 +857,18 @@ class FileLock:
         )
 
 
+def _use_ofd_locks(flag: bool) -> bool:
+    # For tests: switch between OFD and classic record locks (the
+    # fallback for kernels without OFD); return the previous choice.
+    global _setlk, _setlkw
+    previous = _setlk == getattr(_fcntl, "F_OFD_SETLK", None)
+    if flag:
+        _setlk, _setlkw = _fcntl.F_OFD_SETLK, _fcntl.F_OFD_SETLKW
+    else:
+        _setlk, _setlkw = _fcntl.F_SETLK, _fcntl.F_SETLKW
+    return previous
+
+
 def _forget_lock_files() -> None:
     # In a fork child the cached descriptors share their open file
     # descriptions (and so their locks) with the parent: close them

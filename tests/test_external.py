@@ -536,3 +536,76 @@ def test_disable_process_locking_takes_no_file_lock(lockutils, lock_path):
     finally:
         lockutils.CONF.clear_override(
             "disable_process_locking", group="oslo_concurrency")
+
+
+@pytest.fixture
+def classic_locks(impl):
+    """The core using classic fcntl record locks, as on kernels without
+    OFD locks."""
+    previous = impl._use_ofd_locks(False)
+    impl.set_lock_file_cache_size(impl.set_lock_file_cache_size(0))
+    try:
+        yield impl
+    finally:
+        impl._use_ofd_locks(previous)
+        impl.set_lock_file_cache_size(impl.set_lock_file_cache_size(0))
+
+
+def test_classic_record_lock_fallback(classic_locks, lock_path, spawn):
+    impl = classic_locks
+    path = os.path.join(lock_path, "classic")
+    # Threads still exclude each other (the in-process semaphore)...
+    state = {"count": 0, "inside": 0, "max": 0}
+
+    def work():
+        for _ in range(50):
+            with impl.FileLock(path):
+                state["inside"] += 1
+                state["max"] = max(state["max"], state["inside"])
+                value = state["count"]
+                time.sleep(0)
+                state["count"] = value + 1
+                state["inside"] -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert state == {"count": 200, "inside": 0, "max": 1}
+    # ...and other processes' lockf locks conflict with ours.
+    holder = spawn(HOLD_WITH_LOCKF, path, 0.3)
+    _wait_ready(holder)
+    lock = impl.FileLock(path)
+    assert not lock.acquire(blocking=False)
+    assert lock.acquire(timeout=30)
+    lock.release()
+
+
+def test_a_signal_interrupts_a_kernel_wait(impl, lock_path, spawn):
+    # The main thread blocked in fcntl(F_OFD_SETLKW) runs signal handlers;
+    # one that raises ends the wait cleanly.
+    path = os.path.join(lock_path, "sig")
+    holder = spawn(HOLD_WITH_LOCKF, path, 30)
+    _wait_ready(holder)
+
+    class Interrupted(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Interrupted
+
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        lock = impl.FileLock(path)
+        with pytest.raises(Interrupted):
+            lock.acquire()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert not lock.acquired
+    holder.kill()
+    holder.wait(10)
+    assert lock.acquire(timeout=30)
+    lock.release()

@@ -379,6 +379,18 @@ cdef class FileLock:
             type(self).__name__, self._path, self._entry is not None)
 
 
+def _use_ofd_locks(flag):
+    # For tests: switch between OFD and classic record locks (the
+    # fallback for kernels without OFD); return the previous choice.
+    global _setlk, _setlkw
+    previous = _setlk == F_OFD_SETLK
+    if flag:
+        _setlk, _setlkw = F_OFD_SETLK, F_OFD_SETLKW
+    else:
+        _setlk, _setlkw = F_SETLK, F_SETLKW
+    return previous
+
+
 def _forget_lock_files():
     # In a fork child the cached descriptors share their open file
     # descriptions (and so their locks) with the parent: close them
