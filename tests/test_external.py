@@ -193,7 +193,8 @@ def test_processes_exclude_each_other_with_a_shared_counter(
     code = """
         import os, sys, time
         from fastlock import lockutils
-        path, lock_path, rounds, remove = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+        path, lock_path = sys.argv[1], sys.argv[2]
+        rounds, remove = int(sys.argv[3]), sys.argv[4] == "1"
         print("READY", flush=True)
         for i in range(rounds):
             with lockutils.lock("count", external=True, lock_path=lock_path):
