@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import math
-import os
 import sys
 import time
 import weakref

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 
 import pytest
 
@@ -88,3 +89,32 @@ def debug_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG, logger="fastlock.lockutils")
     caplog.set_level(logging.DEBUG, logger="oslo_concurrency.lockutils")
     return caplog
+
+
+class SharedCounter:
+    """A counter updated by read, yield, write: without mutual exclusion
+    the yield loses updates and lets two holders inside at once, and both
+    are recorded.  ``state()`` is ``{"count": n, "inside": 0, "max": 1}``
+    after n exclusive updates."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.inside = 0
+        self.max = 0
+
+    def bump(self, pause=time.sleep) -> None:
+        self.inside += 1
+        self.max = max(self.max, self.inside)
+        value = self.count
+        pause(0)  # invite another thread in mid-update
+        self.count = value + 1
+        self.inside -= 1
+
+    def state(self) -> dict[str, int]:
+        return {"count": self.count, "inside": self.inside, "max": self.max}
+
+
+@pytest.fixture
+def shared_counter() -> SharedCounter:
+    """A fresh :class:`SharedCounter`."""
+    return SharedCounter()

@@ -72,16 +72,8 @@ def test_missing_lock_directory_is_created(lockutils, tmp_path):
         assert (path / "x").exists()
 
 
-def test_threads_exclude_each_other(lockutils, lock_path):
-    state = {"count": 0, "inside": 0, "max": 0}
-
-    def critical():
-        state["inside"] += 1
-        state["max"] = max(state["max"], state["inside"])
-        value = state["count"]
-        time.sleep(0)
-        state["count"] = value + 1
-        state["inside"] -= 1
+def test_threads_exclude_each_other(lockutils, lock_path, shared_counter):
+    critical = shared_counter.bump
 
     def via_lock():
         for _ in range(100):
@@ -101,7 +93,7 @@ def test_threads_exclude_each_other(lockutils, lock_path):
         t.start()
     for t in threads:
         t.join(60)
-    assert state == {"count": 400, "inside": 0, "max": 1}
+    assert shared_counter.state() == {"count": 400, "inside": 0, "max": 1}
 
 
 def test_another_process_lockf_excludes_and_waiter_gets_it(
@@ -552,28 +544,23 @@ def classic_locks(impl):
         impl.set_lock_file_cache_size(impl.set_lock_file_cache_size(0))
 
 
-def test_classic_record_lock_fallback(classic_locks, lock_path, spawn):
+def test_classic_record_lock_fallback(
+        classic_locks, lock_path, spawn, shared_counter):
     impl = classic_locks
     path = os.path.join(lock_path, "classic")
     # Threads still exclude each other (the in-process semaphore)...
-    state = {"count": 0, "inside": 0, "max": 0}
 
     def work():
         for _ in range(50):
             with impl.FileLock(path):
-                state["inside"] += 1
-                state["max"] = max(state["max"], state["inside"])
-                value = state["count"]
-                time.sleep(0)
-                state["count"] = value + 1
-                state["inside"] -= 1
+                shared_counter.bump()
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
-    assert state == {"count": 200, "inside": 0, "max": 1}
+    assert shared_counter.state() == {"count": 200, "inside": 0, "max": 1}
     # ...and other processes' lockf locks conflict with ours.
     holder = spawn(HOLD_WITH_LOCKF, path, 0.3)
     _wait_ready(holder)

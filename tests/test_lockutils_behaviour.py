@@ -94,17 +94,8 @@ def test_no_log_calls_when_debug_is_off(lockutils, caplog, monkeypatch):
     assert calls == []
 
 
-def test_synchronized_excludes_threads(any_lockutils):
-    state = {"count": 0, "inside": 0, "max": 0}
-
-    @any_lockutils.synchronized("counter")
-    def bump():
-        state["inside"] += 1
-        state["max"] = max(state["max"], state["inside"])
-        value = state["count"]
-        time.sleep(0)
-        state["count"] = value + 1
-        state["inside"] -= 1
+def test_synchronized_excludes_threads(any_lockutils, shared_counter):
+    bump = any_lockutils.synchronized("counter")(shared_counter.bump)
 
     def work():
         for _ in range(200):
@@ -115,7 +106,7 @@ def test_synchronized_excludes_threads(any_lockutils):
         t.start()
     for t in workers:
         t.join(60)
-    assert state == {"count": 1200, "inside": 0, "max": 1}
+    assert shared_counter.state() == {"count": 1200, "inside": 0, "max": 1}
 
 
 def test_different_names_do_not_exclude(any_lockutils):

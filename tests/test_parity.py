@@ -533,19 +533,12 @@ def test_external_lock_creates_prefixed_file(any_lockutils, lock_path):
     work()
 
 
-def test_external_lock_excludes_threads(any_lockutils, lock_path):
+def test_external_lock_excludes_threads(any_lockutils, lock_path, shared_counter):
     lu = any_lockutils
     _external_or_skip(lu, lock_path)
-    state = {"count": 0, "inside": 0, "max": 0}
-
-    @lu.synchronized("ext-count", external=True, lock_path=lock_path)
-    def work():
-        state["inside"] += 1
-        state["max"] = max(state["max"], state["inside"])
-        value = state["count"]
-        time.sleep(0)
-        state["count"] = value + 1
-        state["inside"] -= 1
+    work = lu.synchronized("ext-count", external=True, lock_path=lock_path)(
+        shared_counter.bump
+    )
 
     def loop():
         for _ in range(25):
@@ -554,7 +547,7 @@ def test_external_lock_excludes_threads(any_lockutils, lock_path):
     workers = [_start(loop) for _ in range(4)]
     for t in workers:
         t.join(TIMEOUT)
-    assert state == {"count": 100, "inside": 0, "max": 1}
+    assert shared_counter.state() == {"count": 100, "inside": 0, "max": 1}
 
 
 _HOLDER = textwrap.dedent(
