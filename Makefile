@@ -45,7 +45,7 @@ dist-check: build
 	$(PY) -m pip install -q build
 	$(PY) -m build
 	$(PYTHON) -m venv $(VENV)-dist
-	$(VENV)-dist/bin/pip install -q dist/*.whl '.[test]'
+	$(VENV)-dist/bin/pip install -q "$$(ls dist/*.whl)[test]"
 	cd /tmp && $(CURDIR)/$(VENV)-dist/bin/python -m pytest -p no:cacheprovider \
 		$(CURDIR)/tests
 
