@@ -151,10 +151,29 @@ def get_lock_path(conf: Any) -> str | None:
     return lock_path
 
 
+def option(conf: Any, name: str) -> Any:
+    """Return ``conf.oslo_concurrency.<name>``.
+
+    oslo.config keeps every value it has looked up in a cache that it
+    clears on each change (overrides, defaults, reloads); reading that
+    cache directly gives the same value without the dozen Python calls of
+    an attribute lookup, which would cost more than an external lock.
+    Anything else (the stand-in, a mock, a value not cached yet) takes
+    the attribute lookup.
+    """
+    cache = getattr(conf, '_ConfigOpts__cache', None)
+    if type(cache) is dict:
+        try:
+            return cache[(GROUP, name)]
+        except KeyError:
+            pass
+    return getattr(getattr(conf, GROUP), name)
+
+
 def require_lock_path(lock_path: str | None) -> str:
     """Return *lock_path* or the configured one; raise oslo's error if
     neither is set."""
-    path = lock_path or CONF.oslo_concurrency.lock_path
+    path = lock_path or option(CONF, 'lock_path')
     if not path:
         if cfg is not None:
             raise cfg.RequiredOptError('lock_path', cfg.OptGroup(GROUP))

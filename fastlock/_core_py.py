@@ -25,7 +25,7 @@ from typing import Any
 import greenlet
 
 __all__ = [
-    "FileLock", "Registry", "Semaphore", "held_locks",
+    "ExternalLock", "FileLock", "Registry", "Semaphore", "held_locks",
     "set_lock_file_cache_size",
 ]
 
@@ -483,9 +483,12 @@ _os.register_at_fork(after_in_child=_after_fork_in_child)
 # file also has an in-process semaphore, taken first.  With it at most one
 # thread per process ever touches a descriptor's lock, which also keeps
 # classic (per-process) record locks correct.  Descriptors are cached per
-# path (bounded), so an uncontended acquire is fcntl + stat + fcntl; the
-# stat compares the path with the locked file, so a lock file that was
-# unlinked (or replaced) meanwhile is never trusted.
+# path (bounded), so an uncontended acquire is fcntl + fstat + fcntl.
+# The fstat asks whether the locked file still has a name: a lock file
+# unlinked (or renamed over) since we opened it is what other processes no
+# longer lock, so it is never trusted.  fstat, not stat(path): it walks no
+# path, and this is the hot path.  A lock directory moved away while in
+# use is not noticed (nor is it by oslo for a holder).
 
 import atexit as _atexit  # noqa: E402
 import errno as _errno  # noqa: E402
@@ -562,12 +565,19 @@ class _LockFile:
         self.used = False  # second chance for the cache eviction
 
     def same_file(self) -> bool:
-        # Is the path still the file we locked?  Every acquire asks.
+        # Is the path still our file?  Asked before unlinking it.
         try:
             st = _os.stat(self.path)
         except OSError:
             return False
         return st.st_dev == self.dev and st.st_ino == self.ino
+
+    def still_linked(self) -> bool:
+        # Does our file still have a name?  Every acquire asks.
+        try:
+            return _os.fstat(self.fd).st_nlink > 0
+        except OSError:
+            return False
 
     def discard(self) -> None:
         # Closing drops our OFD lock, if any; in a fork child it only
@@ -752,13 +762,13 @@ class FileLock:
             if entry.fd >= 0:
                 if not self._lock_fd(entry, blocking, timeout):
                     return False  # _lock_fd gave the semaphore back
-                if entry.same_file():
+                if entry.still_linked():
                     entry.owner = me
                     entry.count = 1
                     self._entry = entry
                     return True
-                # Unlinked or replaced since we opened it: lock the file
-                # now at the path instead.
+                # Unlinked or renamed over since we opened it: lock the
+                # file now at the path instead.
                 _fcntl_lock(entry.fd, _UNLCK, False)
                 with _guard:
                     _drop(entry)
@@ -854,6 +864,63 @@ class FileLock:
         return "<%s %r acquired=%s>" % (
             type(self).__name__, self._path, self._entry is not None,
         )
+
+
+class ExternalLock:
+    """What ``with lock(name, external=True)`` enters: the semaphore of
+    *name* in *registry*, then the lock file, released in reverse.
+
+    One object serves any number of acquisitions, by any thread, one at a
+    time (the semaphore orders them), so the facade can keep it per name.
+    The semaphore is looked up on each entry, not kept, so the registry
+    still frees it between uses.
+
+    :param owner: the facade's lock file object, returned by
+        ``__enter__``; its ``_lock`` attribute is the :class:`FileLock`
+        taken here.  When the lock file cannot be opened because its
+        directory is missing, ``owner.acquire()`` is called instead, which
+        makes the directory (policy stays in the facade).
+    """
+
+    __slots__ = ("_registry", "_name", "_owner", "_file", "_held")
+
+    def __init__(self, registry: Registry, name: str, owner: Any) -> None:
+        if not isinstance(registry, Registry):
+            raise TypeError(
+                "registry must be a Registry, not %s" % type(registry).__name__
+            )
+        if not isinstance(name, str):
+            raise TypeError("name must be a str, not %s" % type(name).__name__)
+        self._registry = registry
+        self._name = name
+        self._owner = owner
+        self._file: FileLock = owner._lock
+        self._held: Semaphore | None = None
+
+    def __enter__(self) -> Any:
+        sem = self._registry.get(self._name)
+        sem.acquire()
+        try:
+            try:
+                self._file.acquire()
+            except FileNotFoundError:
+                self._owner.acquire()
+        except BaseException:
+            sem.release()
+            raise
+        self._held = sem
+        return self._owner
+
+    def __exit__(self, *exc_info: object) -> bool:
+        sem = self._held
+        if sem is None:
+            raise RuntimeError("Unable to release an unacquired lock")
+        self._held = None
+        try:
+            self._file.release()
+        finally:
+            sem.release()
+        return False
 
 
 def _use_ofd_locks(flag: bool) -> bool:

@@ -76,13 +76,15 @@ def _eventlet_patched_threads() -> bool:
 _fair_guard = _native_lock()
 
 
-def _renew_fair_guard() -> None:
-    # A thread that vanished in fork() may have held it.
+def _after_fork_in_child() -> None:
+    # A thread that vanished in fork() may have held the guard, or be
+    # inside a cached ExternalLock.
     global _fair_guard
     _fair_guard = _native_lock()
+    _external_locks.clear()
 
 
-os.register_at_fork(after_in_child=_renew_fair_guard)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class ReaderWriterLock:
@@ -850,6 +852,10 @@ def external_lock(
     return InterProcessLock(lock_file_path)
 
 
+_unpatched_external_lock = external_lock
+_UnpatchedInterProcessLock = InterProcessLock
+
+
 def remove_external_lock_file(
     name: str,
     lock_file_prefix: str | None = None,
@@ -880,6 +886,44 @@ def remove_external_lock_file(
                 LOG.warning(
                     'Failed to remove file %(file)s', {'file': lock_file_path}
                 )
+
+
+# (name, lock_file_prefix, lock path) -> the core ExternalLock that
+# lock(name, external=True) returns.  Building one (path, checks, objects)
+# costs more than the lock itself, and one object serves every
+# acquisition; bounded, and emptied wholesale when full.
+_external_locks: dict[tuple[Any, Any, Any], Any] = {}
+_EXTERNAL_LOCKS_MAX = 1024
+
+
+def _external_lock_for(
+    name: str, lock_file_prefix: str | None, lock_path: str | None
+) -> Any:
+    # None when the lock cannot be built (bad name, no lock path): _Lock
+    # then raises the error on entry, where oslo raises it.  None too when
+    # a test patched external_lock or InterProcessLock: oslo calls them
+    # on every lock(), and so must we then.
+    if (
+        external_lock is not _unpatched_external_lock
+        or InterProcessLock is not _UnpatchedInterProcessLock
+    ):
+        return None
+    key = (name, lock_file_prefix, lock_path or _config.option(CONF, 'lock_path'))
+    try:
+        return _external_locks[key]
+    except (KeyError, TypeError):  # TypeError: unhashable, a bad name
+        pass
+    try:
+        ext = _core.ExternalLock(
+            _semaphores._registry, name,
+            external_lock(name, lock_file_prefix, key[2]),
+        )
+    except Exception:
+        return None
+    if len(_external_locks) >= _EXTERNAL_LOCKS_MAX:
+        _external_locks.clear()
+    _external_locks[key] = ext
+    return ext
 
 
 class _TryLock:
@@ -1020,7 +1064,9 @@ class _Lock:
         try:
             if self.do_log:
                 LOG.debug('Acquired lock "%(lock)s"', {'lock': name})
-            if self.external and not CONF.oslo_concurrency.disable_process_locking:
+            if self.external and not _config.option(
+                CONF, 'disable_process_locking'
+            ):
                 if timeout is not None:
                     # One timeout covers the whole acquisition.
                     timeout = max(0.0, deadline - _now())
@@ -1116,20 +1162,27 @@ def lock(
     """
     # With DEBUG off the log calls would do nothing: skip them entirely.
     do_log = do_log and LOG.isEnabledFor(_DEBUG)
-    if (
-        external
-        or fair
+    if not (
+        fair
         or semaphores is not None
         or blocking is not True
         or timeout is not None
         or do_log
     ):
-        _check_timeout(blocking, timeout)
-        return _Lock(
-            name, lock_file_prefix, external, lock_path, do_log, semaphores,
-            delay, fair, blocking, timeout,
-        )
-    return _registry_get(name)  # type: ignore[no-any-return]
+        # The plain cases skip _Lock: the registry's semaphore itself, or
+        # the name's ExternalLock (unless fasteners' lock-file chatter is
+        # wanted).
+        if not external or _config.option(CONF, 'disable_process_locking'):
+            return _registry_get(name)  # type: ignore[no-any-return]
+        if not _fasteners_log.isEnabledFor(_BLATHER):
+            ext = _external_lock_for(name, lock_file_prefix, lock_path)
+            if ext is not None:
+                return ext
+    _check_timeout(blocking, timeout)
+    return _Lock(
+        name, lock_file_prefix, external, lock_path, do_log, semaphores,
+        delay, fair, blocking, timeout,
+    )
 
 
 class LockPartialProtocol(Protocol):
@@ -1452,6 +1505,7 @@ def _use_core(core: ModuleType) -> ModuleType:
     _semaphores = Semaphores()
     _fair_locks = FairLocks()
     _registry_get = _semaphores._registry.get
+    _external_locks.clear()
     return previous
 
 

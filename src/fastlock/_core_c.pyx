@@ -29,7 +29,7 @@ from weakref import WeakSet
 PyGreenlet_Import()
 
 __all__ = [
-    "FileLock", "Registry", "Semaphore", "held_locks",
+    "ExternalLock", "FileLock", "Registry", "Semaphore", "held_locks",
     "set_lock_file_cache_size",
 ]
 

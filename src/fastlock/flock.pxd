@@ -12,6 +12,7 @@ cdef class _LockFile:
     cdef bint used
 
     cdef bint same_file(self) noexcept
+    cdef bint still_linked(self) noexcept
     cdef int discard(self) noexcept
 
 
@@ -27,5 +28,7 @@ cdef class FileLock:
     cdef bytes _bpath
     cdef _LockFile _entry
 
+    cdef bint _acquire(self, bint blocking, object timeout) except -1
     cdef bint _lock_fd(self, _LockFile entry, bint blocking,
                        object timeout) except -1
+    cdef int _release(self, bint delete) except -1

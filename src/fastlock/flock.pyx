@@ -8,9 +8,12 @@
 # lock file also has an in-process semaphore, taken first.  With it at
 # most one thread per process ever touches a descriptor's lock, which also
 # keeps classic (per-process) record locks correct.  Descriptors are cached
-# per path (bounded), so an uncontended acquire is fcntl + stat + fcntl;
-# the stat compares the path with the locked file, so a lock file that
-# was unlinked (or replaced) meanwhile is never trusted.
+# per path (bounded), so an uncontended acquire is fcntl + fstat + fcntl.
+# The fstat asks whether the locked file still has a name: a lock file
+# unlinked (or renamed over) since we opened it is what other processes
+# no longer lock, so it is never trusted.  fstat, not stat(path): it walks
+# no path, and this is the hot path.  A lock directory moved away while
+# in use is not noticed (nor is it by oslo for a holder).
 
 from cpython.exc cimport PyErr_CheckSignals
 
@@ -90,11 +93,18 @@ cdef class _LockFile:
         self.sem = Semaphore()
 
     cdef bint same_file(self) noexcept:
-        # Is the path still the file we locked?  Every acquire asks.
+        # Is the path still our file?  Asked before unlinking it.
         cdef stat st
         if c_stat(self.path, &st) != 0:
             return False
         return st.st_dev == self.dev and st.st_ino == self.ino
+
+    cdef bint still_linked(self) noexcept:
+        # Does our file still have a name?  Every acquire asks.
+        cdef stat st
+        if fstat(self.fd, &st) != 0:
+            return False
+        return st.st_nlink > 0
 
     cdef int discard(self) noexcept:
         # Closing drops our OFD lock, if any; in a fork child it only
@@ -251,6 +261,9 @@ cdef class FileLock:
         :raises RuntimeError: if this object already holds the lock.
         :raises OSError: if the lock file cannot be opened or locked.
         """
+        return self._acquire(blocking, timeout)
+
+    cdef bint _acquire(self, bint blocking, object timeout) except -1:
         cdef _LockFile entry
         cdef double deadline = 0
         if self._entry is not None:
@@ -272,13 +285,13 @@ cdef class FileLock:
             if entry.fd >= 0:
                 if not self._lock_fd(entry, blocking, timeout):
                     return False  # _lock_fd gave the semaphore back
-                if entry.same_file():
+                if entry.still_linked():
                     entry.owner = me
                     entry.count = 1
                     self._entry = entry
                     return True
-                # Unlinked or replaced since we opened it: lock the file
-                # now at the path instead.
+                # Unlinked or renamed over since we opened it: lock the
+                # file now at the path instead.
                 _fcntl_lock(entry.fd, F_UNLCK, False)
                 _drop(entry)
             # else: dropped while we waited for the semaphore
@@ -346,13 +359,16 @@ cdef class FileLock:
 
         :raises RuntimeError: if this object does not hold the lock.
         """
+        self._release(delete)
+
+    cdef int _release(self, bint delete) except -1:
         cdef _LockFile entry = self._entry
         if entry is None:
             raise RuntimeError("Unable to release an unacquired lock")
         self._entry = None
         entry.count -= 1
         if entry.count > 0:
-            return
+            return 0
         entry.owner = None
         try:
             if entry.fd >= 0:  # not dropped in a fork child
@@ -365,18 +381,78 @@ cdef class FileLock:
                     _fcntl_lock(entry.fd, F_UNLCK, False)
         finally:
             entry.sem._release()
+        return 0
 
     def __enter__(self):
-        self.acquire()
+        self._acquire(True, None)
         return self
 
     def __exit__(self, exc_type, exc_value, traceback):
-        self.release()
+        self._release(False)
         return False
 
     def __repr__(self):
         return "<%s %r acquired=%s>" % (
             type(self).__name__, self._path, self._entry is not None)
+
+
+cdef class ExternalLock:
+    """What ``with lock(name, external=True)`` enters: the semaphore of
+    *name* in *registry*, then the lock file, released in reverse.
+
+    One object serves any number of acquisitions, by any thread, one at a
+    time (the semaphore orders them), so the facade can keep it per name.
+    The semaphore is looked up on each entry, not kept, so the registry
+    still frees it between uses.
+
+    :param owner: the facade's lock file object, returned by
+        ``__enter__``; its ``_lock`` attribute is the :class:`FileLock`
+        taken here.  When the lock file cannot be opened because its
+        directory is missing, ``owner.acquire()`` is called instead, which
+        makes the directory (policy stays in the facade).
+    """
+
+    cdef Registry _registry
+    cdef str _name
+    cdef object _owner
+    cdef FileLock _file
+    cdef Semaphore _held  # while held
+
+    def __init__(self, registry, name, owner):
+        if not isinstance(registry, Registry):
+            raise TypeError(
+                "registry must be a Registry, not %s" % type(registry).__name__)
+        if not isinstance(name, str):
+            raise TypeError("name must be a str, not %s" % type(name).__name__)
+        self._registry = registry
+        self._name = str.__str__(name)
+        self._owner = owner
+        self._file = owner._lock
+
+    def __enter__(self):
+        cdef Semaphore sem = self._registry._get(self._name)
+        sem._acquire(True, None)
+        try:
+            try:
+                self._file._acquire(True, None)
+            except FileNotFoundError:
+                self._owner.acquire()
+        except BaseException:
+            sem._release()
+            raise
+        self._held = sem
+        return self._owner
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        cdef Semaphore sem = self._held
+        if sem is None:
+            raise RuntimeError("Unable to release an unacquired lock")
+        self._held = None
+        try:
+            self._file._release(False)
+        finally:
+            sem._release()
+        return False
 
 
 def _use_ofd_locks(flag):

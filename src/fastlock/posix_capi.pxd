@@ -26,6 +26,7 @@ cdef extern from *:
     struct stat:
         unsigned long st_dev
         unsigned long st_ino
+        unsigned long st_nlink
 
     int F_OFD_SETLK, F_OFD_SETLKW, F_SETLK, F_SETLKW
     short F_WRLCK, F_UNLCK
