@@ -896,19 +896,27 @@ _external_locks: dict[tuple[Any, Any, Any], Any] = {}
 _EXTERNAL_LOCKS_MAX = 1024
 
 
-def _external_lock_for(
+def _plain_external_lock(
     name: str, lock_file_prefix: str | None, lock_path: str | None
 ) -> Any:
-    # None when the lock cannot be built (bad name, no lock path): _Lock
-    # then raises the error on entry, where oslo raises it.  None too when
-    # a test patched external_lock or InterProcessLock: oslo calls them
-    # on every lock(), and so must we then.
+    # What lock(name, lock_file_prefix, external=True, lock_path) without
+    # other options returns: the name's ExternalLock, or its semaphore
+    # when process locking is disabled.  None to leave it to _Lock: when
+    # the lock cannot be built (bad name, no lock path; _Lock raises on
+    # entry, where oslo raises), when fasteners' lock-file chatter is
+    # logged, or when a test patched external_lock or InterProcessLock
+    # (oslo calls them on every lock(), and so must we then).
+    if _config.option(CONF, 'disable_process_locking'):
+        return _registry_get(name)
     if (
         external_lock is not _unpatched_external_lock
         or InterProcessLock is not _UnpatchedInterProcessLock
+        or _fasteners_log.isEnabledFor(_BLATHER)
     ):
         return None
-    key = (name, lock_file_prefix, lock_path or _config.option(CONF, 'lock_path'))
+    if not lock_path:
+        lock_path = _config.option(CONF, 'lock_path')
+    key = (name, lock_file_prefix, lock_path)
     try:
         return _external_locks[key]
     except (KeyError, TypeError):  # TypeError: unhashable, a bad name
@@ -916,7 +924,7 @@ def _external_lock_for(
     try:
         ext = _core.ExternalLock(
             _semaphores._registry, name,
-            external_lock(name, lock_file_prefix, key[2]),
+            external_lock(name, lock_file_prefix, lock_path),
         )
     except Exception:
         return None
@@ -1170,14 +1178,12 @@ def lock(
         or do_log
     ):
         # The plain cases skip _Lock: the registry's semaphore itself, or
-        # the name's ExternalLock (unless fasteners' lock-file chatter is
-        # wanted).
-        if not external or _config.option(CONF, 'disable_process_locking'):
+        # the name's ExternalLock.
+        if not external:
             return _registry_get(name)  # type: ignore[no-any-return]
-        if not _fasteners_log.isEnabledFor(_BLATHER):
-            ext = _external_lock_for(name, lock_file_prefix, lock_path)
-            if ext is not None:
-                return ext
+        plain = _plain_external_lock(name, lock_file_prefix, lock_path)
+        if plain is not None:
+            return plain
     _check_timeout(blocking, timeout)
     return _Lock(
         name, lock_file_prefix, external, lock_path, do_log, semaphores,

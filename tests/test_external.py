@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from unittest import mock
 import time
 
 import pytest
@@ -358,14 +359,21 @@ def test_core_release_with_delete_unlinks_and_waiters_follow(impl, lock_path):
     second.release()
 
 
-def test_core_notices_a_lock_file_removed_behind_its_back(impl, lock_path):
-    # A cached descriptor of an unlinked file must not be trusted: the
-    # acquire after the removal locks the new file.
+@pytest.mark.parametrize("how", ["unlinked", "renamed-over"])
+def test_core_notices_a_lock_file_removed_behind_its_back(
+        impl, lock_path, how):
+    # A cached descriptor of a file that lost its name must not be
+    # trusted: the acquire after the removal locks the file at the path.
     path = os.path.join(lock_path, "gone")
     lock = impl.FileLock(path)
     with lock:
         pass
-    os.unlink(path)
+    if how == "unlinked":
+        os.unlink(path)
+    else:
+        replacement = path + ".new"
+        open(replacement, "w").close()
+        os.rename(replacement, path)
     with lock:
         assert os.path.exists(path)
         st = os.fstat(lock.fileno())
@@ -597,3 +605,30 @@ def test_a_signal_interrupts_a_kernel_wait(impl, lock_path, spawn):
     holder.wait(10)
     assert lock.acquire(timeout=30)
     lock.release()
+
+
+def test_lock_calls_a_patched_external_lock_every_time(lockutils, lock_path):
+    # lock(external=True) reuses one object per name; a test that patches
+    # external_lock must still see every call, as with oslo.
+    with lockutils.lock("m", external=True, lock_path=lock_path):
+        pass
+    real = lockutils.external_lock
+    with mock.patch.object(lockutils, "external_lock", wraps=real) as patched:
+        for _ in range(2):
+            with lockutils.lock("m", external=True, lock_path=lock_path):
+                pass
+    assert patched.call_count == 2
+    patched.assert_called_with("m", None, lock_path)
+
+
+def test_lock_reports_a_bad_external_lock_on_entry_as_oslo(
+        any_lockutils, lock_path):
+    # oslo's lock() is a generator: nothing is checked until it is entered.
+    unentered = [
+        any_lockutils.lock("x\0y", external=True, lock_path=lock_path),
+        any_lockutils.lock(123, external=True, lock_path=lock_path),
+    ]
+    for cm in unentered:
+        with pytest.raises((ValueError, TypeError, AttributeError)):
+            with cm:
+                pass

@@ -58,3 +58,46 @@ def test_child_can_take_locks_held_by_other_threads(lockutils):
     finally:
         done.set()
         t.join(10)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_child_takes_an_external_lock_a_parent_thread_held(lockutils, tmp_path):
+    # lock(external=True) objects are reused per name: the child must not
+    # inherit one half-held by a thread that is gone.
+    lock_path = str(tmp_path)
+    taken = threading.Event()
+    release = threading.Event()
+
+    def holder():
+        with lockutils.lock("ext", external=True, lock_path=lock_path):
+            taken.set()
+            release.wait(30)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    taken.wait(10)
+
+    def check():
+        # The parent process still holds the file: wait for it.
+        with lockutils.lock("ext", external=True, lock_path=lock_path,
+                            timeout=20):
+            assert lockutils.held_locks() == ["ext"]
+        with lockutils.lock("ext", external=True, lock_path=lock_path):
+            pass
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            check()
+            code = 0
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    release.set()
+    t.join(10)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

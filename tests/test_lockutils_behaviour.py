@@ -186,11 +186,13 @@ def test_fair_rejects_unsupported_options(any_lockutils, kwargs):
             pass
 
 
-def test_semaphores_shrink_back_after_use(any_lockutils):
+@pytest.mark.parametrize("external", [False, True], ids=["internal", "external"])
+def test_semaphores_shrink_back_after_use(any_lockutils, tmp_path, external):
     before = len(any_lockutils._semaphores)
 
     def work(i):
-        with any_lockutils.lock("shrink-%d" % (i % 3)):
+        with any_lockutils.lock("shrink-%d" % (i % 3), external=external,
+                                lock_path=str(tmp_path)):
             pass
 
     workers = [threading.Thread(target=work, args=(i,)) for i in range(12)]
