@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import time
 
 import pytest
@@ -118,3 +119,18 @@ class SharedCounter:
 def shared_counter() -> SharedCounter:
     """A fresh :class:`SharedCounter`."""
     return SharedCounter()
+
+
+@pytest.fixture
+def rss_bytes():
+    """A function returning this process's resident set size in bytes
+    (Linux: /proc/self/statm)."""
+    if not os.path.exists("/proc/self/statm"):
+        pytest.skip("needs /proc/self/statm")
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def read():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * page
+
+    return read

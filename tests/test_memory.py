@@ -7,16 +7,7 @@ import os
 
 import pytest
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _rss_bytes():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * PAGE
-
-
-@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="Linux only")
-def test_million_distinct_names_keep_rss_flat(lockutils):
+def test_million_distinct_names_keep_rss_flat(lockutils, rss_bytes):
     def run(start, count):
         lock = lockutils.lock
         for i in range(start, start + count):
@@ -25,10 +16,10 @@ def test_million_distinct_names_keep_rss_flat(lockutils):
 
     run(0, 100_000)  # warm up allocator pools and the registry table
     gc.collect()
-    before = _rss_bytes()
+    before = rss_bytes()
     run(100_000, 1_000_000)
     gc.collect()
-    grown = _rss_bytes() - before
+    grown = rss_bytes() - before
     # Kept entries would cost well over 100 MB (a semaphore, a name and a
     # table slot each); a flat registry stays within allocator noise.
     assert grown < 16 * 1024 * 1024, "RSS grew by %d bytes" % grown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import signal
 import threading
 import time
@@ -129,3 +130,28 @@ def test_acquire_release_cycles_leak_nothing(lockutils, stress_scale, report):
     # A leaked object per cycle would be megabytes; allow small noise.
     assert grown < 64 * 1024, "traced memory grew by %d bytes" % grown
     report(cycles=cycles, traced_growth_bytes=grown)
+
+
+def test_ten_million_cycles_keep_rss_flat(lockutils, rss_bytes, report):
+    # The same 1,000 names over and over: registry entries made and freed,
+    # held lists pushed and popped, ten million times.
+    names = ["cycle-%d" % i for i in range(1000)]
+
+    def run(cycles):
+        lock = lockutils.lock
+        for name in itertools.islice(itertools.cycle(names), cycles):
+            with lock(name):
+                pass
+
+    run(500_000)  # warm up allocator pools and the registry table
+    gc.collect()
+    before = rss_bytes()
+    started = time.monotonic()
+    run(10_000_000)
+    seconds = time.monotonic() - started
+    gc.collect()
+    grown = rss_bytes() - before
+    # One leaked object per cycle would be hundreds of megabytes.
+    assert grown < 4 * 1024 * 1024, "RSS grew by %d bytes" % grown
+    assert lockutils.held_locks() == []
+    report(cycles=10_000_000, rss_growth_bytes=grown, seconds=round(seconds, 1))
