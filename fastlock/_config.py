@@ -10,7 +10,10 @@ override calls that tests use takes its place.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import os
+import sys
 from typing import Any
 
 _LOCK_PATH_HELP = (
@@ -182,6 +185,70 @@ def require_lock_path(lock_path: str | None) -> str:
 
 
 register_opts(CONF)
+
+
+class _OptionsHandOver(importlib.abc.MetaPathFinder):
+    """Lets ``oslo_concurrency.lockutils``, imported after fastlock and
+    without :func:`fastlock.patch_oslo`, register its own option objects;
+    fastlock then adopts them.
+
+    Without it the registered objects would stay fastlock's equal copies:
+    oslo's ``set_defaults()`` would change objects that nobody reads, and
+    oslo's next ``register_opts()`` would find them different and raise
+    ``DuplicateOptError``.  Once ``CONF`` has parsed its arguments options
+    cannot be unregistered, and the hand-over is skipped.
+    """
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != _OSLO_LOCKUTILS:
+            return None
+        sys.meta_path.remove(self)  # once; and no recursion below
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _HandOverLoader(spec.loader)
+        return spec
+
+
+class _HandOverLoader(importlib.abc.Loader):
+    """oslo's loader, with fastlock's options unregistered around it."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)  # get_source, is_package...
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        # What was set on fastlock's options survives the swap: defaults
+        # (set_defaults) and the overrides and defaults held by CONF.
+        saved = [
+            (opt.dest, opt.default, CONF._get_opt_info(opt.dest, GROUP))
+            for opt in _opts
+        ]
+        try:
+            for opt in _opts:
+                CONF.unregister_opt(opt, group=GROUP)
+        except cfg.ArgsAlreadyParsedError:
+            self._loader.exec_module(module)
+            return
+        try:
+            self._loader.exec_module(module)
+        finally:
+            register_opts(CONF)  # adopts oslo's objects, or restores ours
+            for opt, (dest, default, info) in zip(_opts, saved):
+                opt.default = default
+                if info.get('default') is not None:
+                    CONF.set_default(dest, info['default'], group=GROUP)
+                if info.get('override') is not None:
+                    CONF.set_override(dest, info['override'], group=GROUP)
+
+
+_OSLO_LOCKUTILS = 'oslo_concurrency.lockutils'
+if cfg is not None and _OSLO_LOCKUTILS not in sys.modules:
+    sys.meta_path.insert(0, _OptionsHandOver())
 
 
 def list_opts() -> list[tuple[str, list[Any]]]:

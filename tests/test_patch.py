@@ -277,20 +277,39 @@ def test_patch_without_oslo_installed(run, hidden):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap in fastlock._config: without patching, fastlock and "
-    "oslo register separate but equal Opt objects; once oslo's "
-    "set_defaults() changes its own copy, oslo's next register_opts "
-    "raises DuplicateOptError",
-)
-def test_unpatched_coexistence_set_defaults(run):
+def test_unpatched_fastlock_first_hands_the_options_to_oslo(run):
+    # fastlock imported first registers its options; oslo imported later
+    # (without patch_oslo) gets its own registered, with what was set on
+    # fastlock's carried over, and either set_defaults() reaches both.
     run(
         """
-        import fastlock.lockutils
+        import fastlock.lockutils as f
+        f.CONF.set_override("lock_path", "/ov", group="oslo_concurrency")
+        f.set_defaults("/y")
         import oslo_concurrency.lockutils as o
+        assert o.get_lock_path(o.CONF) == f.get_lock_path(f.CONF) == "/ov"
+        f.CONF.clear_override("lock_path", group="oslo_concurrency")
+        assert o.get_lock_path(o.CONF) == f.get_lock_path(f.CONF) == "/y"
         o.set_defaults("/x")
-        assert o.get_lock_path(o.CONF) == "/x"
+        assert o.get_lock_path(o.CONF) == f.get_lock_path(f.CONF) == "/x"
+        f.set_defaults("/z")
+        assert o.get_lock_path(o.CONF) == f.get_lock_path(f.CONF) == "/z"
+        import inspect
+        assert "def set_defaults" in inspect.getsource(o)
+        print("OK")
+        """
+    )
+
+
+def test_unpatched_oslo_after_parsed_args_keeps_fastlocks_options(run):
+    # Parsed arguments forbid unregistering: fastlock's options stay, and
+    # oslo's equal ones register as the same.
+    run(
+        """
+        import fastlock.lockutils as f
+        f.CONF([], project="t")
+        import oslo_concurrency.lockutils as o
+        assert o.get_lock_path(o.CONF) == f.get_lock_path(f.CONF)
         print("OK")
         """
     )
