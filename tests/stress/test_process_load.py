@@ -1,0 +1,94 @@
+"""Four processes hammering external locks for a fixed time.
+
+Each critical section creates a per-name marker file with ``O_EXCL`` (a
+second holder at once fails and its process exits non-zero) and does a
+read-pause-write increment of a per-name counter file: the counters must
+add up to the acquisitions the processes report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+PROCESSES = 4
+
+WORKER = """
+    import json, os, random, sys, time
+    lock_path, work, names, seconds = sys.argv[1:5]
+    names, seconds = int(names), float(seconds)
+    from fastlock import lockutils
+    print("READY", flush=True)
+    sys.stdin.readline()  # start together
+    acquisitions, max_wait = 0, 0.0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        name = "n%d" % random.randrange(names)
+        started = time.monotonic()
+        with lockutils.lock(name, external=True, lock_path=lock_path):
+            max_wait = max(max_wait, time.monotonic() - started)
+            marker = os.path.join(work, name + ".inside")
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            counter = os.path.join(work, name + ".count")
+            try:
+                with open(counter) as f:
+                    value = int(f.read())
+            except FileNotFoundError:
+                value = 0
+            time.sleep(0)
+            with open(counter, "w") as f:
+                f.write(str(value + 1))
+            os.close(fd)
+            os.unlink(marker)
+        acquisitions += 1
+    print(json.dumps({"acquisitions": acquisitions, "max_wait": max_wait}))
+"""
+
+
+@pytest.mark.parametrize("names", [1, 100])
+def test_processes_hammer_external_locks(
+        impl_name, names, tmp_path, stress_seconds, report):
+    lock_path, work = tmp_path / "locks", tmp_path / "work"
+    lock_path.mkdir()
+    work.mkdir()
+    env = dict(os.environ)
+    env.pop("FASTLOCK_NO_EXTENSIONS", None)
+    if impl_name == "py":
+        env["FASTLOCK_NO_EXTENSIONS"] = "1"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(WORKER), str(lock_path),
+             str(work), str(names), str(stress_seconds)],
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )
+        for _ in range(PROCESSES)
+    ]
+    results = []
+    try:
+        for proc in procs:
+            line = proc.stdout.readline()
+            assert line.strip() == "READY", line + proc.stderr.read()
+        for proc in procs:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        for proc in procs:
+            out, err = proc.communicate(timeout=stress_seconds + 60)
+            assert proc.returncode == 0, err
+            results.append(json.loads(out))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    acquisitions = sum(r["acquisitions"] for r in results)
+    counted = sum(int(p.read_text()) for p in work.glob("*.count"))
+    assert not list(work.glob("*.inside"))
+    assert counted == acquisitions, "lost updates: %d counted of %d" % (
+        counted, acquisitions)
+    report(processes=PROCESSES, names=names, acquisitions=acquisitions,
+           max_wait_ms=round(1000 * max(r["max_wait"] for r in results), 1))
