@@ -7,6 +7,9 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
@@ -134,3 +137,49 @@ def rss_bytes():
             return int(f.read().split()[1]) * page
 
     return read
+
+
+@pytest.fixture
+def run_together():
+    """A function running Python scripts as processes that start their
+    work at once: each prints ``READY``, then waits for a line on stdin.
+
+    ``run([(kind, code, args), ...], timeout)`` runs *code* with *args*
+    under core *kind* (``c``, ``py``; anything else leaves the
+    environment alone), asserts that every process exits 0 and returns
+    their outputs.
+    """
+
+    def run(workers, timeout=120):
+        procs = []
+        try:
+            for kind, code, args in workers:
+                env = dict(os.environ)
+                env.pop("FASTLOCK_NO_EXTENSIONS", None)
+                if kind == "py":
+                    env["FASTLOCK_NO_EXTENSIONS"] = "1"
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-c", textwrap.dedent(code),
+                     *map(str, args)],
+                    env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, text=True,
+                ))
+            for proc in procs:
+                line = proc.stdout.readline()
+                assert line.strip() == "READY", line + proc.stderr.read()
+            for proc in procs:
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            outputs = []
+            for proc in procs:
+                out, err = proc.communicate(timeout=timeout)
+                assert proc.returncode == 0, err
+                outputs.append(out)
+            return outputs
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(30)
+
+    return run

@@ -54,57 +54,40 @@ def _env(kind):
     return env
 
 
-def _run_workers(kinds, tmp_path, rounds, remove=()):
+def _run_workers(run_together, kinds, tmp_path, rounds, remove=()):
     lock_path = tmp_path / "locks"
     lock_path.mkdir()
     counter = tmp_path / "counter"
     counter.write_text("0")
     marker = tmp_path / "inside"
-    procs = []
-    try:
-        for i, kind in enumerate(kinds):
-            procs.append(subprocess.Popen(
-                [sys.executable, "-c", textwrap.dedent(WORKER), kind,
-                 str(lock_path), str(marker), str(counter), str(rounds),
-                 "1" if i in remove else "0"],
-                env=_env(kind), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True,
-            ))
-        for proc in procs:
-            line = proc.stdout.readline()
-            assert line.strip() == "READY", line + proc.stderr.read()
-        for proc in procs:
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        for proc in procs:
-            out, err = proc.communicate(timeout=120)
-            assert proc.returncode == 0, err
-            assert out.strip() == "DONE", out + err
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(30)
+    outputs = run_together([
+        (kind, WORKER, [kind, lock_path, marker, counter, rounds,
+                        "1" if i in remove else "0"])
+        for i, kind in enumerate(kinds)
+    ])
+    assert [out.strip() for out in outputs] == ["DONE"] * len(kinds)
     assert not marker.exists()
     assert counter.read_text() == str(rounds * len(kinds))
     return lock_path
 
 
-def test_fastlock_processes_of_both_cores_exclude_each_other(tmp_path):
-    _run_workers(["c", "py", "c", "py"], tmp_path, rounds=150)
+def test_fastlock_processes_of_both_cores_exclude_each_other(
+        run_together, tmp_path):
+    _run_workers(run_together, ["c", "py", "c", "py"], tmp_path, rounds=150)
 
 
-def test_fastlock_and_oslo_processes_exclude_each_other(tmp_path):
+def test_fastlock_and_oslo_processes_exclude_each_other(run_together, tmp_path):
     pytest.importorskip("oslo_concurrency")
-    _run_workers(["c", "oslo", "py", "oslo"], tmp_path, rounds=60)
+    _run_workers(run_together, ["c", "oslo", "py", "oslo"], tmp_path, rounds=60)
 
 
 @pytest.mark.parametrize("kinds", [["c"] * 4, ["py"] * 4, ["c", "py"] * 2],
                          ids=["c", "py", "mixed"])
-def test_lock_file_removal_never_lets_two_holders_in(tmp_path, kinds):
+def test_lock_file_removal_never_lets_two_holders_in(
+        run_together, tmp_path, kinds):
     # Half the processes remove the lock file every other round while the
     # others hold it or wait for it.
-    _run_workers(kinds, tmp_path, rounds=200, remove={0, 2})
+    _run_workers(run_together, kinds, tmp_path, rounds=200, remove={0, 2})
 
 
 KILLABLE_HOLDER = """

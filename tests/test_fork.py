@@ -8,8 +8,9 @@ import threading
 import pytest
 
 
-def _in_child(check):
-    """Run *check* in a forked child; return its exit status (0 = ok)."""
+def _in_child(check, then=lambda: None):
+    """Run *check* in a forked child, and *then* in the parent while the
+    child runs; return the child's exit status (0 = ok)."""
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         code = 1
@@ -22,6 +23,7 @@ def _in_child(check):
             traceback.print_exc()
         finally:
             os._exit(code)
+    then()
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
 
@@ -85,19 +87,8 @@ def test_child_takes_an_external_lock_a_parent_thread_held(lockutils, tmp_path):
         with lockutils.lock("ext", external=True, lock_path=lock_path):
             pass
 
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        code = 1
-        try:
-            check()
-            code = 0
-        except BaseException:
-            import traceback
+    def let_go():
+        release.set()
+        t.join(10)
 
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    release.set()
-    t.join(10)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert _in_child(check, then=let_go) == 0

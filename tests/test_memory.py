@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import gc
-import os
 
-import pytest
 
 def test_million_distinct_names_keep_rss_flat(lockutils, rss_bytes):
     def run(start, count):

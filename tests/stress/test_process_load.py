@@ -9,10 +9,6 @@ add up to the acquisitions the processes report.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
@@ -52,39 +48,16 @@ WORKER = """
 
 @pytest.mark.parametrize("names", [1, 100])
 def test_processes_hammer_external_locks(
-        impl_name, names, tmp_path, stress_seconds, report):
+        impl_name, names, tmp_path, stress_seconds, report, run_together):
     lock_path, work = tmp_path / "locks", tmp_path / "work"
     lock_path.mkdir()
     work.mkdir()
-    env = dict(os.environ)
-    env.pop("FASTLOCK_NO_EXTENSIONS", None)
-    if impl_name == "py":
-        env["FASTLOCK_NO_EXTENSIONS"] = "1"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(WORKER), str(lock_path),
-             str(work), str(names), str(stress_seconds)],
-            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
-        )
-        for _ in range(PROCESSES)
-    ]
-    results = []
-    try:
-        for proc in procs:
-            line = proc.stdout.readline()
-            assert line.strip() == "READY", line + proc.stderr.read()
-        for proc in procs:
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        for proc in procs:
-            out, err = proc.communicate(timeout=stress_seconds + 60)
-            assert proc.returncode == 0, err
-            results.append(json.loads(out))
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
+    outputs = run_together(
+        [(impl_name, WORKER, [lock_path, work, names, stress_seconds])]
+        * PROCESSES,
+        timeout=stress_seconds + 60,
+    )
+    results = [json.loads(out) for out in outputs]
     acquisitions = sum(r["acquisitions"] for r in results)
     counted = sum(int(p.read_text()) for p in work.glob("*.count"))
     assert not list(work.glob("*.inside"))
