@@ -199,21 +199,28 @@ class _OptionsHandOver(importlib.abc.MetaPathFinder):
     cannot be unregistered, and the hand-over is skipped.
     """
 
+    def __init__(self) -> None:
+        self._finding = False
+
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname != _OSLO_LOCKUTILS:
+        if fullname != _OSLO_LOCKUTILS or self._finding:
             return None
-        sys.meta_path.remove(self)  # once; and no recursion below
-        spec = importlib.util.find_spec(fullname)
+        self._finding = True  # the lookup below asks us again
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self._finding = False
         if spec is not None and spec.loader is not None:
-            spec.loader = _HandOverLoader(spec.loader)
+            spec.loader = _HandOverLoader(spec.loader, self)
         return spec
 
 
 class _HandOverLoader(importlib.abc.Loader):
     """oslo's loader, with fastlock's options unregistered around it."""
 
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, finder: _OptionsHandOver) -> None:
         self._loader = loader
+        self._finder = finder
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)  # get_source, is_package...
@@ -222,6 +229,8 @@ class _HandOverLoader(importlib.abc.Loader):
         return self._loader.create_module(spec)
 
     def exec_module(self, module: Any) -> None:
+        if self._finder in sys.meta_path:
+            sys.meta_path.remove(self._finder)  # one hand-over
         # What was set on fastlock's options survives the swap: defaults
         # (set_defaults) and the overrides and defaults held by CONF.
         saved = [

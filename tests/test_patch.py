@@ -286,6 +286,8 @@ def test_unpatched_fastlock_first_hands_the_options_to_oslo(run):
         import fastlock.lockutils as f
         f.CONF.set_override("lock_path", "/ov", group="oslo_concurrency")
         f.set_defaults("/y")
+        import importlib.util
+        assert importlib.util.find_spec("oslo_concurrency.lockutils")  # a probe
         import oslo_concurrency.lockutils as o
         assert o.get_lock_path(o.CONF) == f.get_lock_path(f.CONF) == "/ov"
         f.CONF.clear_override("lock_path", group="oslo_concurrency")
