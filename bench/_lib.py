@@ -208,3 +208,23 @@ def unrolled(stmt, n, namespace):
     ns = dict(namespace)
     exec(code, ns)  # noqa: S102  (benchmark code built from literals above)
     return ns['_f']
+
+
+def script_main(label, run, description):
+    """The command line of a timed-script part (``--quick``, ``--json``):
+    run it, say how many rows were measured, write the rows as JSON."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument('--quick', action='store_true')
+    ap.add_argument('--json', help='write the rows here')
+    args = ap.parse_args()
+    rows = run(args.quick)
+    print('%s: %d rows measured, %d skipped' % (
+        label,
+        sum(r['value'] is not None for r in rows),
+        sum(r['value'] is None for r in rows)))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump({'rows': rows}, f, indent=1)

@@ -21,7 +21,6 @@ Usage: ``python bench/processes.py [--quick] [--json PATH]``
 
 from __future__ import annotations
 
-import argparse
 import json
 import mmap
 import os
@@ -312,17 +311,7 @@ def run(quick, log=print):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--quick', action='store_true')
-    ap.add_argument('--json', help='write the rows here')
-    args = ap.parse_args()
-    rows = run(args.quick)
-    print('processes: %d rows measured, %d skipped' % (
-        sum(r['value'] is not None for r in rows),
-        sum(r['value'] is None for r in rows)))
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump({'rows': rows}, f, indent=1)
+    _lib.script_main('processes', run, __doc__.split('\n')[0])
 
 
 if __name__ == '__main__':

@@ -12,7 +12,6 @@ Usage: ``python bench/registry.py [--quick] [--json PATH]``
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -120,17 +119,7 @@ def main():
     if len(sys.argv) == 4 and sys.argv[1] == '--worker':
         print(json.dumps(worker(sys.argv[2], int(sys.argv[3]))))
         return
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--quick', action='store_true')
-    ap.add_argument('--json', help='write the rows here')
-    args = ap.parse_args()
-    rows = run(args.quick)
-    print('registry: %d rows measured, %d skipped' % (
-        sum(r['value'] is not None for r in rows),
-        sum(r['value'] is None for r in rows)))
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump({'rows': rows}, f, indent=1)
+    _lib.script_main('registry', run, __doc__.split('\n')[0])
 
 
 if __name__ == '__main__':
