@@ -3,6 +3,7 @@ are real subprocesses running fastlock, oslo.concurrency or plain lockf."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -537,6 +538,33 @@ def test_disable_process_locking_takes_no_file_lock(lockutils, lock_path):
     finally:
         lockutils.CONF.clear_override(
             "disable_process_locking", group="oslo_concurrency")
+
+
+def test_disable_process_locking_applies_to_a_cached_lock(
+        lockutils, lock_path):
+    def file_locked():
+        fd = os.open(os.path.join(lock_path, "cached"), os.O_RDWR)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    with lockutils.lock("cached", external=True, lock_path=lock_path):
+        assert file_locked()
+    lockutils.CONF.set_override(
+        "disable_process_locking", True, group="oslo_concurrency")
+    try:
+        with lockutils.lock("cached", external=True, lock_path=lock_path):
+            assert not file_locked()
+            assert lockutils.held_locks() == ["cached"]
+    finally:
+        lockutils.CONF.clear_override(
+            "disable_process_locking", group="oslo_concurrency")
+    with lockutils.lock("cached", external=True, lock_path=lock_path):
+        assert file_locked()
 
 
 @pytest.fixture

@@ -79,6 +79,27 @@ def test_debug_log_lines_match_oslo(scenario, lockutils, debug_log):
     assert _messages(debug_log) == expected
 
 
+def test_fasteners_lock_file_lines_match_oslo(lockutils, lock_path, caplog):
+    # Level 5 (fasteners' BLATHER) makes oslo's lock file log each use,
+    # also a use that fastlock would otherwise serve from its cache.
+    oslo = pytest.importorskip("oslo_concurrency.lockutils")
+
+    def lines(lu):
+        caplog.set_level(logging.WARNING, logger="fasteners.process_lock")
+        with lu.lock("chatty", external=True, lock_path=lock_path):
+            pass
+        caplog.clear()
+        caplog.set_level(5, logger="fasteners.process_lock")
+        with lu.lock("chatty", external=True, lock_path=lock_path):
+            pass
+        return [re.sub(r"\d+\.\d{3}s", "N.NNNs", r.getMessage())
+                for r in caplog.records if r.name.startswith("fasteners")]
+
+    expected = lines(oslo)
+    assert len(expected) == 2
+    assert lines(lockutils) == expected
+
+
 def test_no_log_calls_when_debug_is_off(lockutils, caplog, monkeypatch):
     calls = []
     monkeypatch.setattr(lockutils.LOG, "debug", lambda *a, **k: calls.append(a))
