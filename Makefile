@@ -6,8 +6,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SOURCES := setup.py pyproject.toml $(wildcard src/fastlock/*.pyx src/fastlock/*.pxd)
 
-.PHONY: build test test-pure stress bench bench-quick bench-eventlet annotate debug \
-	dist-check clean
+.PHONY: build lint test test-pure stress bench bench-quick bench-eventlet annotate \
+	debug dist-check clean
 
 $(VENV)/.installed: $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,13 @@ $(VENV)/.installed: $(SOURCES)
 	touch $@
 
 build: $(VENV)/.installed
+
+# cython-lint runs pycodestyle from PATH.
+lint: build
+	$(VENV)/bin/ruff check .
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/cython-lint src/
+	$(PY) -m mypy
+	$(PY) -m mypy.stubtest --mypy-config-file pyproject.toml fastlock._core_c
 
 test: build
 	$(PY) -m pytest $(PYTEST_ARGS)

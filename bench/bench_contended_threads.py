@@ -18,9 +18,8 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-
 import _lib
+import pytest
 
 TOTAL = 400
 

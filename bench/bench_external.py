@@ -13,9 +13,8 @@ from __future__ import annotations
 import fcntl
 import os
 
-import pytest
-
 import _lib
+import pytest
 
 OPS = 100
 DISTINCT = 10_000

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 import _lib
+import pytest
 from _lib import unrolled
 
 OPS = 100

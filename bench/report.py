@@ -453,7 +453,7 @@ def chart(rows, path):
         c in g for _, g in groups)]
     fig, ax = plt.subplots(figsize=(12, 0.5 * len(groups) + 1.5))
     colors = dict(zip(contenders, plt.rcParams['axes.prop_cycle']
-                      .by_key()['color'] * 3))
+                      .by_key()['color'] * 3, strict=False))
     height = 0.8 / 4
     labelled = set()
     for j, (_, g) in enumerate(groups):

@@ -27,9 +27,9 @@ _DISABLE_HELP = 'Enables or disables inter-process locks.'
 GROUP = 'oslo_concurrency'
 
 try:
-    from oslo_config import cfg
+    from oslo_config import cfg as cfg
 except ImportError:
-    cfg = None
+    cfg = None  # type: ignore[assignment]
 
 
 class RequiredOptError(ValueError):
@@ -247,7 +247,7 @@ class _HandOverLoader(importlib.abc.Loader):
             self._loader.exec_module(module)
         finally:
             register_opts(CONF)  # adopts oslo's objects, or restores ours
-            for opt, (dest, default, info) in zip(_opts, saved):
+            for opt, (dest, default, info) in zip(_opts, saved, strict=True):
                 opt.default = default
                 if info.get('default') is not None:
                     CONF.set_default(dest, info['default'], group=GROUP)

@@ -2,6 +2,8 @@
 # reference and has the same names and signatures.
 from typing import Any
 
+from typing_extensions import disjoint_base
+
 __all__ = [
     "ExternalLock", "FileLock", "Registry", "Semaphore", "held_locks",
     "set_lock_file_cache_size",
@@ -9,6 +11,7 @@ __all__ = [
 
 def held_locks() -> list[str]: ...
 
+@disjoint_base
 class Semaphore:
     def __init__(
         self, value: int = ..., fair: bool = ..., name: str | None = ...
@@ -27,6 +30,7 @@ class Semaphore:
     def __enter__(self) -> Semaphore: ...
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> bool: ...
 
+@disjoint_base
 class Registry:
     def __init__(self, fair: bool = ...) -> None: ...
     def get(self, name: str) -> Semaphore: ...
@@ -34,6 +38,7 @@ class Registry:
 
 def set_lock_file_cache_size(size: int) -> int: ...
 
+@disjoint_base
 class FileLock:
     def __init__(self, path: str | bytes) -> None: ...
     @property
@@ -46,6 +51,7 @@ class FileLock:
     def __enter__(self) -> FileLock: ...
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> bool: ...
 
+@disjoint_base
 class ExternalLock:
     def __init__(self, registry: Registry, name: str, owner: Any) -> None: ...
     def __enter__(self) -> Any: ...

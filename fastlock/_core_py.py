@@ -20,7 +20,7 @@ import math
 import sys
 import time
 import weakref
-from typing import Any
+from typing import Any, Literal, cast
 
 import greenlet
 
@@ -392,7 +392,7 @@ class Semaphore:
         self.acquire()
         return self
 
-    def __exit__(self, *exc_info: object) -> bool:
+    def __exit__(self, *exc_info: object) -> Literal[False]:
         self.release()
         return False
 
@@ -550,13 +550,14 @@ class _LockFile:
     def __init__(self, path: bytes) -> None:
         self.path = path
         try:
-            self.fd = _os.open(
+            self.fd: int = _os.open(
                 path, _os.O_RDWR | _os.O_CREAT | _os.O_CLOEXEC, 0o666
             )
         except OSError as exc:
-            _raise_errno(exc.errno, path)  # a str filename, as _core_c
+            _raise_errno(cast(int, exc.errno), path)  # a str filename, as _core_c
         st = _os.fstat(self.fd)
-        self.dev, self.ino = st.st_dev, st.st_ino
+        self.dev: int = st.st_dev
+        self.ino: int = st.st_ino
         # In-process exclusion: one holder (or kernel waiter) per file.
         self.sem = Semaphore()
         # Reentrancy: the (green) thread holding the file, how many times.
@@ -570,12 +571,12 @@ class _LockFile:
             st = _os.stat(self.path)
         except OSError:
             return False
-        return st.st_dev == self.dev and st.st_ino == self.ino
+        return bool(st.st_dev == self.dev and st.st_ino == self.ino)
 
     def still_linked(self) -> bool:
         # Does our file still have a name?  Every acquire asks.
         try:
-            return _os.fstat(self.fd).st_nlink > 0
+            return bool(_os.fstat(self.fd).st_nlink > 0)
         except OSError:
             return False
 
@@ -856,7 +857,7 @@ class FileLock:
         self.acquire()
         return self
 
-    def __exit__(self, *exc_info: object) -> bool:
+    def __exit__(self, *exc_info: object) -> Literal[False]:
         self.release()
         return False
 
@@ -911,7 +912,7 @@ class ExternalLock:
         self._held = sem
         return self._owner
 
-    def __exit__(self, *exc_info: object) -> bool:
+    def __exit__(self, *exc_info: object) -> Literal[False]:
         sem = self._held
         if sem is None:
             raise RuntimeError("Unable to release an unacquired lock")

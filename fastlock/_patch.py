@@ -206,7 +206,7 @@ def _adopt_registered_opts(undo: list[Any]) -> None:
             registered.append(opt)
         else:
             registered.append(info['opt'])
-    if any(a is not b for a, b in zip(registered, _config._opts)):
+    if any(a is not b for a, b in zip(registered, _config._opts, strict=True)):
         undo.append(('list', _config._opts, list(_config._opts)))
         _config._opts[:] = registered
 

@@ -53,7 +53,8 @@ def held_locks() -> list[str]:
     Under eventlet the list belongs to the calling green thread.  Names
     come in acquisition order, oldest first; the list is a copy.
     """
-    return _core.held_locks()
+    names: list[str] = _core.held_locks()
+    return names
 
 
 def _native_lock() -> Any:
@@ -222,7 +223,9 @@ class ReaderWriterLock:
                     self._readers.pop(me)
             except KeyError:
                 if raise_on_not_owned:
-                    raise RuntimeError(f"Thread {me} does not own a read lock")
+                    raise RuntimeError(
+                        f"Thread {me} does not own a read lock"
+                    ) from None
             self._cond.notify_all()
 
     @contextlib.contextmanager
@@ -802,7 +805,7 @@ class InterProcessLock:
             # This shouldn't happen, but just in case...
             raise threading.ThreadError(
                 'Unable to acquire a file lock'
-                ' on `%s` (when used as a'
+                ' on `%r` (when used as a'
                 ' context manager)' % self.path
             )
         return self
@@ -892,7 +895,7 @@ def remove_external_lock_file(
 # lock(name, external=True) returns.  Building one (path, checks, objects)
 # costs more than the lock itself, and one object serves every
 # acquisition; bounded, and emptied wholesale when full.
-_external_locks: dict[tuple[Any, Any, Any], Any] = {}
+_external_locks: dict[tuple[Any, Any, Any], AbstractContextManager[Any]] = {}
 _EXTERNAL_LOCKS_MAX = 1024
 _DISABLED_KEY = (_config.GROUP, 'disable_process_locking')
 _PATH_KEY = (_config.GROUP, 'lock_path')
@@ -900,7 +903,7 @@ _PATH_KEY = (_config.GROUP, 'lock_path')
 
 def _plain_external_lock(
     name: str, lock_file_prefix: str | None, lock_path: str | None
-) -> Any:
+) -> AbstractContextManager[Any] | None:
     # What lock(name, lock_file_prefix, external=True, lock_path) without
     # other options returns: the name's ExternalLock, or its semaphore
     # when process locking is disabled.  None to leave it to _Lock: when
@@ -909,7 +912,7 @@ def _plain_external_lock(
     # logged, or when a test patched external_lock or InterProcessLock
     # (oslo calls them on every lock(), and so must we then).
     if _config.option(CONF, 'disable_process_locking'):
-        return _registry_get(name)
+        return _registry_get(name)  # type: ignore[no-any-return]
     if (
         external_lock is not _unpatched_external_lock
         or InterProcessLock is not _UnpatchedInterProcessLock
@@ -923,6 +926,7 @@ def _plain_external_lock(
         return _external_locks[key]
     except (KeyError, TypeError):  # TypeError: unhashable, a bad name
         pass
+    ext: AbstractContextManager[Any]
     try:
         ext = _core.ExternalLock(
             _semaphores._registry, name,
@@ -1048,6 +1052,7 @@ class _Lock:
 
     def __enter__(self) -> Any:
         name = self.name
+        int_lock: Any
         if self.fair:
             if self.semaphores is not None:
                 raise NotImplementedError(
@@ -1261,6 +1266,7 @@ def lock_with_prefix(
 
 def _callable_name(function: Any) -> str:
     # Same result as oslo_utils.reflection.get_callable_name.
+    parts: tuple[str, ...]
     if inspect.ismethod(function):
         owner = function.__self__
         im_class = owner if isinstance(owner, type) else type(owner)

@@ -10,8 +10,8 @@ import subprocess
 import sys
 import textwrap
 import threading
-from unittest import mock
 import time
+from unittest import mock
 
 import pytest
 

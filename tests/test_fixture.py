@@ -78,7 +78,9 @@ def test_lock_fixture_holds_until_cleanup(fixture_module, tmp_path):
         t.join(10)
         assert refused == [True]
     # cleaned up: free again
-    with lu.lock("fixture-lock", "test-", external=True, lock_path=path, blocking=False):
+    with lu.lock(
+        "fixture-lock", "test-", external=True, lock_path=path, blocking=False
+    ):
         pass
 
 
@@ -117,7 +119,9 @@ def test_external_lock_fixture_without_oslo_config():
             from fastlock import lockutils, _config
             from fastlock.fixture.lockutils import ExternalLockFixture
             assert _config.cfg is None
-            lockutils.CONF.set_override("lock_path", "/before", group="oslo_concurrency")
+            lockutils.CONF.set_override(
+                "lock_path", "/before", group="oslo_concurrency"
+            )
             f = ExternalLockFixture()
             f.setUp()
             path = lockutils.CONF.oslo_concurrency.lock_path
@@ -128,7 +132,9 @@ def test_external_lock_fixture_without_oslo_config():
             f = ExternalLockFixture()
             f.setUp()
             f.cleanUp()
-            assert lockutils.CONF.oslo_concurrency.lock_path == os.environ.get("OSLO_LOCK_PATH")
+            assert lockutils.CONF.oslo_concurrency.lock_path == os.environ.get(
+                "OSLO_LOCK_PATH"
+            )
             print("OK")
             """
         )
@@ -168,7 +174,8 @@ PLUGIN_TESTS = textwrap.dedent(
         assert os.listdir(fastlock_lock_path) == []
         assert lockutils.CONF.oslo_concurrency.lock_path == fastlock_lock_path
         assert os.environ["OSLO_LOCK_PATH"] == fastlock_lock_path
-        assert lockutils._get_lock_path("n", None) == os.path.join(fastlock_lock_path, "n")
+        expected = os.path.join(fastlock_lock_path, "n")
+        assert lockutils._get_lock_path("n", None) == expected
         seen["path"] = fastlock_lock_path
 
     def test_3_restored():

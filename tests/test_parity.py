@@ -345,7 +345,8 @@ def test_rw_writers_are_fifo(any_lockutils, factory):
     with rw.write_lock():
         for i in range(6):
             workers.append(_start(writer, i))
-            _wait_until(lambda: _pending_writers(rw) == i + 1, "writer %d" % i)
+            _wait_until(lambda i=i: _pending_writers(rw) == i + 1,
+                        "writer %d" % i)
         assert rw.has_pending_writers
     for t in workers:
         t.join(TIMEOUT)

@@ -142,7 +142,9 @@ def test_patched_names_exclude_each_other(run):
         fastlock.patch_oslo()
         inside = []
         with ours.lock("early"):
-            t = threading.Thread(target=lambda: inside.append(userapp.decorated_early()))
+            t = threading.Thread(
+                target=lambda: inside.append(userapp.decorated_early())
+            )
             t.start()
             t.join(0.2)
             assert inside == [], inside  # blocked by our holder
@@ -187,13 +189,16 @@ def test_patched_logs_under_oslo_logger_name(run):
         from oslo_concurrency import lockutils
         with lockutils.lock("logged"):
             pass
-        assert records[0] == ("oslo_concurrency.lockutils", 'Acquiring lock "logged"'), records
+        expected = ("oslo_concurrency.lockutils", 'Acquiring lock "logged"')
+        assert records[0] == expected, records
         print("OK")
         """
     )
 
 
-@pytest.mark.parametrize("value, patched", [("1", True), ("yes", True), ("0", False), ("", False)])
+@pytest.mark.parametrize(
+    "value, patched", [("1", True), ("yes", True), ("0", False), ("", False)]
+)
 def test_environment_variable(run, value, patched):
     run(
         """
@@ -235,7 +240,9 @@ sys.meta_path.insert(0, Hide(PREFIXES))
 """
 
 
-@pytest.mark.parametrize("hidden", [("oslo_concurrency",), ("oslo_concurrency", "oslo_config")])
+@pytest.mark.parametrize(
+    "hidden", [("oslo_concurrency",), ("oslo_concurrency", "oslo_config")]
+)
 def test_patch_without_oslo_installed(run, hidden):
     run(
         HIDE.replace("PREFIXES", repr(hidden)) + textwrap.dedent(

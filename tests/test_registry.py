@@ -24,7 +24,9 @@ def test_kept_reference_still_excludes(impl):
     kept.acquire()
     gc.collect()
     other = []
-    t = threading.Thread(target=lambda: other.append(reg.get("x").acquire(blocking=False)))
+    t = threading.Thread(
+        target=lambda: other.append(reg.get("x").acquire(blocking=False))
+    )
     t.start()
     t.join(10)
     assert other == [False]

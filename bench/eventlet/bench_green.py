@@ -11,12 +11,11 @@ acquisition.
 
 from __future__ import annotations
 
+import _lib
 import eventlet
 import eventlet.event
 import eventlet.semaphore
 import pytest
-
-import _lib
 
 
 def _getters(contender, names, fair=False):

@@ -1,4 +1,5 @@
 # cython: freethreading_compatible = False
+# cython: auto_pickle = False
 """Compiled core of fastlock: named-semaphore registry, a semaphore that
 parks OS threads natively and eventlet green threads on their hub, and the
 per-(green)thread list of held lock names.
@@ -14,9 +15,7 @@ from cpython.ref cimport Py_REFCNT
 from libc.math cimport INFINITY
 from posix.unistd cimport read, write
 
-from fastlock.greenlet_capi cimport (
-    greenlet, PyGreenlet_GetCurrent, PyGreenlet_Import,
-)
+from fastlock.greenlet_capi cimport PyGreenlet_GetCurrent, PyGreenlet_Import
 
 cdef extern from "pythread.h":
     unsigned long PyThread_get_thread_ident() nogil

@@ -420,8 +420,8 @@ cdef class ExternalLock:
 
     def __init__(self, registry, name, owner):
         if not isinstance(registry, Registry):
-            raise TypeError(
-                "registry must be a Registry, not %s" % type(registry).__name__)
+            raise TypeError("registry must be a Registry, not %s"
+                            % type(registry).__name__)
         if not isinstance(name, str):
             raise TypeError("name must be a str, not %s" % type(name).__name__)
         self._registry = registry

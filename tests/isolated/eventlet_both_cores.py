@@ -16,7 +16,7 @@ for core in (_core_c, _core_py, _core_c):
     sem = core.Semaphore()
     held = real_threading.Event()
 
-    def native_holder():
+    def native_holder(sem=sem, held=held):
         with sem:
             held.set()
             real_time.sleep(0.05)

@@ -8,9 +8,8 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 
-from eventlet import patcher  # noqa: E402
-
 from _common import check_implementation  # noqa: E402
+from eventlet import patcher  # noqa: E402
 
 from fastlock import lockutils  # noqa: E402
 

@@ -8,9 +8,8 @@ import eventlet
 
 eventlet.monkey_patch()
 
-from eventlet import patcher  # noqa: E402
-
 from _common import check_implementation  # noqa: E402
+from eventlet import patcher  # noqa: E402
 
 from fastlock import lockutils  # noqa: E402
 

@@ -121,7 +121,7 @@ h.wait()
 for fair in (False, True):
     got = []
 
-    def waiter(tag):
+    def waiter(tag, fair=fair, got=got):
         with lockutils.lock("kill", fair=fair):
             got.append(tag)
 

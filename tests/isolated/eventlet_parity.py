@@ -26,7 +26,7 @@ def rw_identifies_green_threads(lu):
         acquired = []
         stop = eventlet.event.Event()
 
-        def writer(i, rw=rw):
+        def writer(i, rw=rw, acquired=acquired, stop=stop):
             rw.acquire_write_lock()
             acquired.append(i)
             stop.wait()

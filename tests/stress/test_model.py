@@ -13,9 +13,13 @@ import threading
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from hypothesis.stateful import (  # noqa: E402
-    RuleBasedStateMachine, invariant, precondition, rule,
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
 )
 
 ACTORS = 3
@@ -63,7 +67,7 @@ def _machine(lockutils):
             self.held: list[list[str]] = [[] for _ in range(ACTORS)]
 
         def teardown(self):
-            for actor, names in zip(self.actors, self.held):
+            for actor, names in zip(self.actors, self.held, strict=True):
                 for name in reversed(names):
                     actor.call(self.sems.get(name).release)
                 actor.stop()
