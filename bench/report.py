@@ -257,38 +257,37 @@ def targets(rows, meta=None):
     def add(text, ok, detail):
         res.append((text, 'met' if ok else 'MISSED', detail))
 
-    g = _find(rows, 'uncontended: with lock(name)')
-    miss = _missing(g)
-    text = ('uncontended `with lock(name)`: <= 3x threading.Lock and '
-            '>= 20x faster than oslo')
-    if miss:
-        add(text, False, miss)
-    else:
-        xf, vo = ratios(g, 'fastlock-c')
-        add(text, xf is not None and vo is not None and xf <= 3 and vo >= 20,
-            '%s threading.Lock, %s faster than oslo' % (
-                fmt_ratio(xf), fmt_ratio(vo)))
+    def check(scenario, text, verdict):
+        # verdict(group) -> (ok, detail), asked only if fastlock-c has a row
+        g = _find(rows, scenario)
+        miss = _missing(g)
+        if miss:
+            add(text, False, miss)
+        else:
+            add(text, *verdict(g))
 
-    g = _find(rows, 'uncontended: @synchronized(name) call')
-    miss = _missing(g)
-    text = '`@synchronized` call: >= 20x faster than oslo'
-    if miss:
-        add(text, False, miss)
-    else:
-        vo = ratios(g, 'fastlock-c')[1]
-        add(text, vo is not None and vo >= 20,
-            '%s faster than oslo' % fmt_ratio(vo))
+    def faster_than_oslo(at_least, floor=None, at_most=None):
+        def verdict(g):
+            xf, vo = ratios(g, 'fastlock-c')
+            ok = vo is not None and vo >= at_least
+            detail = '%s faster than oslo' % fmt_ratio(vo)
+            if floor is not None:
+                ok = ok and xf is not None and xf <= at_most
+                detail = '%s %s, %s' % (fmt_ratio(xf), floor, detail)
+            return ok, detail
+        return verdict
 
-    g = _find(rows, 'external: uncontended, one name')
-    miss = _missing(g)
-    text = ('uncontended external lock: >= 20x faster than oslo, '
-            '<= 2x raw lockf on an open fd')
-    if miss:
-        add(text, False, miss)
-    else:
-        xf, vo = ratios(g, 'fastlock-c')
-        add(text, xf is not None and vo is not None and xf <= 2 and vo >= 20,
-            '%s faster than oslo, %s lockf' % (fmt_ratio(vo), fmt_ratio(xf)))
+    check('uncontended: with lock(name)',
+          'uncontended `with lock(name)`: <= 3x threading.Lock and '
+          '>= 20x faster than oslo',
+          faster_than_oslo(20, 'threading.Lock', 3))
+    check('uncontended: @synchronized(name) call',
+          '`@synchronized` call: >= 20x faster than oslo',
+          faster_than_oslo(20))
+    check('external: uncontended, one name',
+          'uncontended external lock: >= 20x faster than oslo, '
+          '<= 2x raw lockf on an open fd',
+          faster_than_oslo(20, 'lockf', 2))
 
     text = 'eventlet contention on one name: >= 1.5x oslo throughput'
     parts, ok, miss = [], True, None
@@ -313,15 +312,8 @@ def targets(rows, meta=None):
                           for c in _lib.GREEN if 'calls' in prof.get(c, {})))
     add(text, ok and not miss, detail)
 
-    g = _find(rows, EVENTLET_FAIR)
-    miss = _missing(g)
-    text = 'eventlet fair locks, 100 waiters: >= 10x oslo'
-    if miss:
-        add(text, False, miss)
-    else:
-        vo = ratios(g, 'fastlock-c')[1]
-        add(text, vo is not None and vo >= 10,
-            '%s faster than oslo' % fmt_ratio(vo))
+    check(EVENTLET_FAIR, 'eventlet fair locks, 100 waiters: >= 10x oslo',
+          faster_than_oslo(10))
 
     g = _find(rows, 'processes: ping-pong hand-off latency, p50')
     miss = _missing(g)

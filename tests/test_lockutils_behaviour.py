@@ -20,6 +20,25 @@ def _messages(caplog):
     ]
 
 
+def _raised_in_thread(call):
+    # The type of what call() raised in another thread, or None.
+    raised = []
+
+    def run():
+        try:
+            call()
+        except BaseException as exc:
+            raised.append(type(exc))
+        else:
+            raised.append(None)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(10)
+    assert raised, "the thread did not finish"
+    return raised[0]
+
+
 def _scenario_lock(lu):
     with lu.lock("ctx-lock"):
         pass
@@ -154,10 +173,8 @@ def test_nonblocking_raises_without_running(any_lockutils):
         ran.append(1)
 
     with any_lockutils.lock("nb"):
-        t = threading.Thread(target=lambda: pytest.raises(
-            any_lockutils.AcquireLockFailedException, work))
-        t.start()
-        t.join(10)
+        raised = _raised_in_thread(work)
+    assert raised is any_lockutils.AcquireLockFailedException
     assert ran == []
     work()
     assert ran == [1]
@@ -258,15 +275,9 @@ def test_synchronized_timeout_and_internal_lock_timeout(lockutils):
         ran.append(1)
 
     with lockutils.lock("sync-timeout"):
-        t = threading.Thread(target=lambda: pytest.raises(
-            lockutils.AcquireLockFailedException, work))
-        t.start()
-        t.join(10)
-        t = threading.Thread(target=lambda: pytest.raises(
-            lockutils.AcquireLockFailedException,
-            lockutils.internal_lock("sync-timeout", timeout=0.05).__enter__))
-        t.start()
-        t.join(10)
+        assert _raised_in_thread(work) is lockutils.AcquireLockFailedException
+        enter = lockutils.internal_lock("sync-timeout", timeout=0.05).__enter__
+        assert _raised_in_thread(enter) is lockutils.AcquireLockFailedException
     assert ran == []
     work()
     assert ran == [1]
