@@ -38,7 +38,7 @@ def spawn(impl_name):
     for proc in procs:
         if proc.poll() is None:
             proc.kill()
-        proc.wait(30)
+        proc.communicate(timeout=30)  # reaps it and closes its pipes
 
 
 def _wait_ready(proc):

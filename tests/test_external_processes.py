@@ -125,11 +125,12 @@ def test_sigkilled_holder_wakes_a_waiter_blocked_in_the_kernel(
         with pytest.raises(subprocess.TimeoutExpired):
             waiter.wait(0.3)
         os.kill(holder.pid, signal.SIGKILL)
-        holder.wait(30)
+        holder.communicate(timeout=30)
         out, _ = waiter.communicate(timeout=30)
         assert out.strip() == "GOT"
     finally:
         for proc in (holder, waiter):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait(30)
+            if proc is not None:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.communicate(timeout=30)  # also closes its pipes

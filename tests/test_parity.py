@@ -587,7 +587,6 @@ def test_external_nonblocking_across_processes(any_lockutils, lock_path, holder)
                          blocking=False):
                 pass
     finally:
-        proc.stdin.close()
-        proc.wait(TIMEOUT)
+        proc.communicate(timeout=TIMEOUT)  # closes stdin: the holder exits
     with lu.lock("ext-proc", external=True, lock_path=lock_path, blocking=False):
         pass  # released with the process
