@@ -545,7 +545,7 @@ def _raise_errno(error: int, path: bytes) -> None:
 class _LockFile:
     """A cached lock file descriptor and its in-process semaphore."""
 
-    __slots__ = ("path", "fd", "dev", "ino", "sem", "owner", "count", "used")
+    __slots__ = ("path", "fd", "sem", "owner", "count", "used")
 
     def __init__(self, path: bytes) -> None:
         self.path = path
@@ -555,9 +555,6 @@ class _LockFile:
             )
         except OSError as exc:
             _raise_errno(cast(int, exc.errno), path)  # a str filename, as _core_c
-        st = _os.fstat(self.fd)
-        self.dev: int = st.st_dev
-        self.ino: int = st.st_ino
         # In-process exclusion: one holder (or kernel waiter) per file.
         self.sem = Semaphore()
         # Reentrancy: the (green) thread holding the file, how many times.
@@ -566,12 +563,14 @@ class _LockFile:
         self.used = False  # second chance for the cache eviction
 
     def same_file(self) -> bool:
-        # Is the path still our file?  Asked before unlinking it.
+        # Is the path still our file?  Asked before unlinking it (rare:
+        # both stats here rather than one on every open).
         try:
+            ours = _os.fstat(self.fd)
             st = _os.stat(self.path)
         except OSError:
             return False
-        return bool(st.st_dev == self.dev and st.st_ino == self.ino)
+        return bool(st.st_dev == ours.st_dev and st.st_ino == ours.st_ino)
 
     def still_linked(self) -> bool:
         # Does our file still have a name?  Every acquire asks.

@@ -1,8 +1,6 @@
 cdef class _LockFile:
     cdef bytes path
     cdef int fd
-    cdef unsigned long dev
-    cdef unsigned long ino
     # In-process exclusion: one holder (or waiter in the kernel) per file.
     cdef Semaphore sem
     # Reentrancy: the (green) thread holding the file and how many times.

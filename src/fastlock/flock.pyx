@@ -82,22 +82,19 @@ cdef class _LockFile:
     """A cached lock file descriptor and its in-process semaphore."""
 
     def __cinit__(self, bytes path):
-        cdef stat st
         self.path = path
         self.fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o666)
         if self.fd < 0:
             _raise_errno(errno, path)
-        fstat(self.fd, &st)
-        self.dev = st.st_dev
-        self.ino = st.st_ino
         self.sem = Semaphore()
 
     cdef bint same_file(self) noexcept:
-        # Is the path still our file?  Asked before unlinking it.
-        cdef stat st
-        if c_stat(self.path, &st) != 0:
+        # Is the path still our file?  Asked before unlinking it (rare:
+        # both stats here rather than one on every open).
+        cdef stat ours, st
+        if fstat(self.fd, &ours) != 0 or c_stat(self.path, &st) != 0:
             return False
-        return st.st_dev == self.dev and st.st_ino == self.ino
+        return st.st_dev == ours.st_dev and st.st_ino == ours.st_ino
 
     cdef bint still_linked(self) noexcept:
         # Does our file still have a name?  Every acquire asks.
