@@ -360,42 +360,22 @@ _DISABLED_KEY = (_config.GROUP, 'disable_process_locking')
 _PATH_KEY = (_config.GROUP, 'lock_path')
 
 
-def _plain_external_lock(
+def _new_external_lock(
     name: str, lock_file_prefix: str | None, lock_path: str | None
 ) -> AbstractContextManager[Any] | None:
-    # What lock(name, lock_file_prefix, external=True, lock_path) without
-    # other options returns: the name's ExternalLock, or its semaphore
-    # when process locking is disabled.  None to leave it to _Lock: when
-    # the lock cannot be built (bad name, no lock path; _Lock raises on
-    # entry, where oslo raises), when fasteners' lock-file chatter is
-    # logged, or when a test patched external_lock or InterProcessLock
-    # (oslo calls them on every lock(), and so must we then).
-    if _config.option(CONF, 'disable_process_locking'):
-        return _registry_get(name)  # type: ignore[no-any-return]
-    if (
-        external_lock is not _unpatched_external_lock
-        or InterProcessLock is not _UnpatchedInterProcessLock
-        or _fasteners_log.isEnabledFor(_BLATHER)
-    ):
-        return None
-    if not lock_path:
-        lock_path = _config.option(CONF, 'lock_path')
-    key = (name, lock_file_prefix, lock_path)
+    # Build, cache and return the name's ExternalLock; None to leave it to
+    # _Lock when it cannot be built (bad name or prefix, no lock path:
+    # _Lock raises on entry, where oslo raises).
     try:
-        return _external_locks[key]
-    except (KeyError, TypeError):  # TypeError: unhashable, a bad name
-        pass
-    ext: AbstractContextManager[Any]
-    try:
-        ext = _core.ExternalLock(
+        ext: AbstractContextManager[Any] = _core.ExternalLock(
             _semaphores._registry, name,
             external_lock(name, lock_file_prefix, lock_path),
         )
+        if len(_external_locks) >= _EXTERNAL_LOCKS_MAX:
+            _external_locks.clear()
+        _external_locks[name, lock_file_prefix, lock_path] = ext
     except Exception:
         return None
-    if len(_external_locks) >= _EXTERNAL_LOCKS_MAX:
-        _external_locks.clear()
-    _external_locks[key] = ext
     return ext
 
 
@@ -647,26 +627,33 @@ def lock(
         # the name's ExternalLock.
         if not external:
             return _registry_get(name)  # type: ignore[no-any-return]
-        # The name's cached ExternalLock, found inline: with the lock
-        # itself at a few microseconds, each call here would cost 3%.
-        # The option values come from oslo.config's cache (see
-        # _config.option); anything unusual takes _plain_external_lock.
+        # Process locking disabled: the name's semaphore.  Otherwise the
+        # name's cached ExternalLock, unless oslo would do something
+        # observable on every call here: a test patched external_lock or
+        # InterProcessLock (oslo calls them), or fasteners' lock-file
+        # chatter is logged.  The option values come from oslo.config's
+        # own cache when it has them (see _config.option): an attribute
+        # lookup would cost a tenth of the lock.
         try:
             values = CONF._ConfigOpts__cache
-            if not (
-                values[_DISABLED_KEY]
-                or external_lock is not _unpatched_external_lock
-                or InterProcessLock is not _UnpatchedInterProcessLock
-                or _fasteners_log.isEnabledFor(_BLATHER)
-            ):
-                return _external_locks[
-                    name, lock_file_prefix, lock_path or values[_PATH_KEY]
-                ]
+            disabled = values[_DISABLED_KEY]
+            path = lock_path or values[_PATH_KEY]
         except (AttributeError, KeyError, TypeError):
-            pass
-        plain = _plain_external_lock(name, lock_file_prefix, lock_path)
-        if plain is not None:
-            return plain
+            disabled = _config.option(CONF, 'disable_process_locking')
+            path = lock_path or _config.option(CONF, 'lock_path')
+        if disabled:
+            return _registry_get(name)  # type: ignore[no-any-return]
+        if not (
+            external_lock is not _unpatched_external_lock
+            or InterProcessLock is not _UnpatchedInterProcessLock
+            or _fasteners_log.isEnabledFor(_BLATHER)
+        ):
+            try:
+                return _external_locks[name, lock_file_prefix, path]
+            except (KeyError, TypeError):  # TypeError: a bad name
+                ext = _new_external_lock(name, lock_file_prefix, path)
+                if ext is not None:
+                    return ext
     _check_timeout(blocking, timeout)
     return _Lock(
         name, lock_file_prefix, external, lock_path, do_log, semaphores,
