@@ -268,13 +268,14 @@ def _unique(pids: Iterable[int], proc: str) -> list[Process]:
 
 def snapshot(lock_path: str, proc: str = PROC) -> Snapshot:
     """Return the lock files in the directory *lock_path* that are held or
-    waited on, with the processes holding and waiting for them.
+    waited on, with the processes holding and waiting for them (each list
+    sorted by PID; paths absolute).
 
     :param lock_path: the lock directory (``[oslo_concurrency] lock_path``)
     :param proc: where procfs is mounted
     :raises OSError: when *lock_path* or ``/proc/locks`` cannot be read
     """
-    files = _lock_files(lock_path)
+    files = _lock_files(os.path.abspath(lock_path))
     entries = [
         entry for entry in map(_parse_lock_line,
                                _read(f'{proc}/locks').splitlines())
@@ -384,6 +385,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             why = ('permission denied reading /proc/PID/fdinfo or '
                    '/proc/PID/task of %d process(es) of other users; run '
                    'as root or as their user to see them' % len(snap.denied))
+        elif os.geteuid() != 0:
+            why = ('their processes are hidden from this user (/proc '
+                   'mounted with hidepid?) or exited meanwhile; run as root')
         else:
             why = 'they exited or changed while looked up; run again'
         print('fastlock-holders: some holders or waiters are not listed: '

@@ -120,13 +120,13 @@ def _wait_for_waiters(lock_path, expected):
         time.sleep(0.05)
 
 
-def _holders_command(*args, user=None):
+def _holders_command(*args, user=None, cwd=None):
     cmd = [sys.executable, '-m', 'fastlock.holders', *args]
     if user is not None:
         cmd = ['setpriv', '--reuid=%d' % user, '--regid=%d' % user,
                '--clear-groups', *cmd]
     return subprocess.run(cmd, capture_output=True, text=True,
-                          timeout=DEADLINE)
+                          timeout=DEADLINE, cwd=cwd)
 
 
 @pytest.fixture
@@ -282,6 +282,14 @@ def test_default_lock_path_is_the_configured_one(lockers, lock_path):
     assert result.returncode == 0, result.stderr
     assert [lock['holders'] for lock in json.loads(result.stdout)] == [
         [_me(holder)]]
+
+
+def test_relative_lock_path_gives_absolute_paths(lockers, lock_path):
+    lockers('py', lock_path, 'here')
+    result = _holders_command('--json', os.path.basename(lock_path),
+                              cwd=os.path.dirname(lock_path))
+    assert [lock['path'] for lock in json.loads(result.stdout)] == [
+        os.path.join(lock_path, 'here')]
 
 
 def test_no_lock_path_is_a_clear_error():
