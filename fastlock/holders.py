@@ -312,8 +312,9 @@ def snapshot(lock_path: str, proc: str = PROC) -> Snapshot:
 
 
 # Control characters (a "python -c" script's newlines, a hostile file
-# name) would break the table's rows: shown escaped instead.
-_ESCAPES = {c: repr(chr(c))[1:-1] for c in [*range(32), 127]}
+# name) would break the table's rows: shown escaped instead, and
+# backslashes doubled so that the escapes are unambiguous.
+_ESCAPES = {c: repr(chr(c))[1:-1] for c in [*range(32), 92, 127]}
 
 
 def _table(locks: Sequence[LockInfo], out: TextIO) -> None:

@@ -10,6 +10,7 @@ wrong answer fails the test instead of hanging it.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import select
@@ -348,3 +349,16 @@ def test_device_numbers_match_stat(lockers, lock_path):
         keys = {entry.key for entry in map(holders._parse_lock_line, f)
                 if entry}
     assert (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino) in keys
+
+
+def test_table_escapes_what_would_break_its_rows():
+    out = io.StringIO()
+    holders._table([holders.LockInfo(
+        'bad\nname', '/x/bad\nname',
+        holders=[holders.Process(7, 'sh -c "echo \\\\n"\n')],
+        unseen_waiters=2)], out)
+    assert out.getvalue().splitlines() == [
+        'LOCK       ROLE    PID  COMMAND',
+        'bad\\nname  holder    7  sh -c "echo \\\\\\\\n"\\n',
+        '           waiter    ?  (2 not visible)',
+    ]
