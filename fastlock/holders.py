@@ -7,7 +7,9 @@ configured ``[oslo_concurrency] lock_path`` (default ``OSLO_LOCK_PATH``).
 Where the answers come from:
 
 * ``/proc/locks`` lists every record lock with the device and inode of its
-  file, and the requests blocked on it (``->`` lines).  The ``lockf``
+  file, and the requests blocked on it (``->`` lines).  The device is the
+  file system's, as ``/proc/self/mountinfo`` gives it for the lock
+  directory; ``stat()`` reports another one on btrfs subvolumes.  The ``lockf``
   locks of oslo.concurrency and fasteners (and fastlock's classic
   ``F_SETLK`` fallback) show the PID of their process, holders and waiters
   alike.
@@ -158,10 +160,6 @@ def _pids(proc: str) -> Iterator[int]:
             yield int(name)
 
 
-def _key(st: os.stat_result) -> _Key:
-    return (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
-
-
 def cmdline(pid: int, proc: str = PROC) -> str:
     """The command line of *pid*, its arguments separated by spaces;
     ``[comm]`` when it has none, ``?`` when it is gone or hidden."""
@@ -176,15 +174,50 @@ def cmdline(pid: int, proc: str = PROC) -> str:
         return '?'
 
 
-def _lock_files(lock_path: str) -> dict[_Key, str]:
-    files = {}
+def _superblock_device(lock_path: str, proc: str) -> tuple[int, int]:
+    # The device /proc/locks names the files of *lock_path* by: their
+    # superblock's, which mountinfo gives.  stat() may say another (a
+    # btrfs subvolume reports its own).
+    fd = os.open(lock_path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        info = _read(f'{proc}/self/fdinfo/{fd}')
+    finally:
+        os.close(fd)
+    mnt_ids = [line.split()[1] for line in info.splitlines()
+               if line.startswith('mnt_id:')]
+    if mnt_ids:
+        for line in _read(f'{proc}/self/mountinfo').splitlines():
+            fields = line.split()
+            if fields[0] == mnt_ids[0]:
+                major, minor = fields[2].split(':')
+                return int(major), int(minor)
+    return os.major(st.st_dev), os.minor(st.st_dev)  # before Linux 3.15
+
+
+class _Files(NamedTuple):
+    paths: dict[_Key, str]  # by the key /proc/locks gives
+    keys: dict[tuple[int, int], _Key]  # by stat()'s (st_dev, st_ino)
+
+
+def _lock_files(lock_path: str, proc: str) -> _Files:
+    dir_dev = os.stat(lock_path).st_dev
+    major, minor = _superblock_device(lock_path, proc)
+    files = _Files({}, {})
     with os.scandir(lock_path) as entries:
         for entry in entries:
             try:
-                if entry.is_file(follow_symlinks=False):
-                    files[_key(entry.stat(follow_symlinks=False))] = entry.path
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                st = entry.stat(follow_symlinks=False)
             except FileNotFoundError:  # removed meanwhile
                 continue
+            if st.st_dev == dir_dev:
+                key = (major, minor, st.st_ino)
+            else:  # a file mounted over
+                key = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+            files.paths[key] = entry.path
+            files.keys[st.st_dev, st.st_ino] = key
     return files
 
 
@@ -237,7 +270,7 @@ def _blocked_fd(syscall: str) -> int | None:
 
 
 def _ofd_waiters(
-    keys: set[_Key], proc: str, denied: set[int]
+    keys: set[_Key], files: _Files, proc: str, denied: set[int]
 ) -> dict[_Key, list[int]]:
     # For each key, one PID per thread blocked in F_OFD_SETLKW on it.
     found: dict[_Key, list[int]] = {}
@@ -251,12 +284,13 @@ def _ofd_waiters(
                 fd = _blocked_fd(_read(f'{proc}/{pid}/task/{tid}/syscall'))
                 if fd is None:
                     continue
-                key = _key(os.stat(f'{proc}/{pid}/fd/{fd}'))
+                st = os.stat(f'{proc}/{pid}/fd/{fd}')
             except PermissionError:
                 denied.add(pid)
                 break
             except OSError:  # gone, or the call returned meanwhile
                 continue
+            key = files.keys.get((st.st_dev, st.st_ino))
             if key in keys:
                 found.setdefault(key, []).append(pid)
     return found
@@ -275,17 +309,18 @@ def snapshot(lock_path: str, proc: str = PROC) -> Snapshot:
     :param proc: where procfs is mounted
     :raises OSError: when *lock_path* or ``/proc/locks`` cannot be read
     """
-    files = _lock_files(os.path.abspath(lock_path))
+    files = _lock_files(os.path.abspath(lock_path), proc)
     entries = [
         entry for entry in map(_parse_lock_line,
                                _read(f'{proc}/locks').splitlines())
-        if entry is not None and entry.key in files
+        if entry is not None and entry.key in files.paths
     ]
     denied: set[int] = set()
     ofd_held = {e.key for e in entries if e.pid == -1 and not e.blocked}
     ofd_waited = {e.key for e in entries if e.pid == -1 and e.blocked}
     holders = _ofd_holders(ofd_held, proc, denied) if ofd_held else {}
-    waiters = _ofd_waiters(ofd_waited, proc, denied) if ofd_waited else {}
+    waiters = (_ofd_waiters(ofd_waited, files, proc, denied)
+               if ofd_waited else {})
 
     locks = []
     for key in {e.key for e in entries}:
@@ -294,7 +329,7 @@ def snapshot(lock_path: str, proc: str = PROC) -> Snapshot:
         ofd_waiters = waiters.get(key, [])
         n_ofd_held = sum(e.pid == -1 and not e.blocked for e in mine)
         n_ofd_waiting = sum(e.pid == -1 and e.blocked for e in mine)
-        path = files[key]
+        path = files.paths[key]
         locks.append(LockInfo(
             name=os.path.basename(path),
             path=path,

@@ -362,3 +362,55 @@ def test_table_escapes_what_would_break_its_rows():
         'bad\\nname  holder    7  sh -c "echo \\\\\\\\n"\\n',
         '           waiter    ?  (2 not visible)',
     ]
+
+
+@pytest.fixture
+def btrfs_lock_path(tmp_path):
+    """A lock directory in a btrfs subvolume on a loop device, whose
+    files stat() reports on another device than /proc/locks names."""
+    if os.geteuid() != 0 or not shutil.which('mkfs.btrfs'):
+        pytest.skip('needs root and btrfs-progs')
+
+    def run(*cmd):
+        return subprocess.run(cmd, capture_output=True, text=True,
+                              timeout=DEADLINE)
+
+    image, mnt = tmp_path / 'btrfs.img', tmp_path / 'mnt'
+    mnt.mkdir()
+    with open(image, 'wb') as f:
+        f.truncate(300 << 20)  # sparse; mkfs.btrfs wants more than 114 MiB
+    made = run('mkfs.btrfs', '-q', str(image))
+    if made.returncode != 0:
+        pytest.skip('mkfs.btrfs: ' + made.stderr)
+    mounted = run('mount', '-o', 'loop', str(image), str(mnt))
+    if mounted.returncode != 0:
+        pytest.skip('cannot mount a loop device: ' + mounted.stderr)
+    try:
+        created = run('btrfs', 'subvolume', 'create', str(mnt / 'sub'))
+        assert created.returncode == 0, created.stderr
+        (mnt / 'sub' / 'locks').mkdir()
+        yield str(mnt / 'sub' / 'locks')
+    finally:
+        run('umount', str(mnt))
+        image.unlink()
+
+
+def test_btrfs_subvolume(btrfs_lock_path, lockers):
+    holder = lockers('c', btrfs_lock_path, 'sub')
+    waiter = lockers('py', btrfs_lock_path, 'sub', holds=False)
+    _wait_for_waiters(btrfs_lock_path, {'sub': 1})
+    path = os.path.join(btrfs_lock_path, 'sub')
+    st = os.stat(path)
+    with open('/proc/locks') as f:
+        keys = {entry.key for entry in map(holders._parse_lock_line, f)
+                if entry}
+    # What makes this case: stat()'s device is not the one of /proc/locks.
+    assert (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino) not in keys
+
+    result = _holders_command('--json', btrfs_lock_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        {'name': 'sub', 'path': path,
+         'holders': [_me(holder)], 'waiters': [_me(waiter)],
+         'unseen_holders': 0, 'unseen_waiters': 0},
+    ]
