@@ -425,7 +425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             why = ('their processes are hidden from this user (/proc '
                    'mounted with hidepid?) or exited meanwhile; run as root')
         else:
-            why = 'they exited or changed while looked up; run again'
+            why = ('they exited or changed while looked up (run again), '
+                   'or run in another PID namespace')
         print('fastlock-holders: some holders or waiters are not listed: '
               + why, file=sys.stderr)
     return 0
