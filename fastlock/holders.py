@@ -9,10 +9,10 @@ Where the answers come from:
 * ``/proc/locks`` lists every record lock with the device and inode of its
   file, and the requests blocked on it (``->`` lines).  The device is the
   file system's, as ``/proc/self/mountinfo`` gives it for the lock
-  directory; ``stat()`` reports another one on btrfs subvolumes.  The ``lockf``
-  locks of oslo.concurrency and fasteners (and fastlock's classic
-  ``F_SETLK`` fallback) show the PID of their process, holders and waiters
-  alike.
+  directory; ``stat()`` reports another one on btrfs subvolumes.  The
+  ``lockf`` locks of oslo.concurrency and fasteners (and fastlock's
+  classic ``F_SETLK`` fallback) show the PID of their process, holders and
+  waiters alike.
 * fastlock's OFD locks (``OFDLCK``) belong to an open file description,
   not a process, and show PID -1.  As util-linux ``lslocks`` does, a
   holder is found through ``/proc/PID/fdinfo/FD``, which lists the locks
@@ -277,6 +277,9 @@ def _ofd_waiters(
     for pid in _pids(proc):
         try:
             tids = _listdir(f'{proc}/{pid}/task')
+        except PermissionError:
+            denied.add(pid)
+            continue
         except OSError:  # gone
             continue
         for tid in tids:

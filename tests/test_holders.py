@@ -234,8 +234,10 @@ def test_permission_errors_are_counted_and_reported(
     real_read, real_listdir = holders._read, holders._listdir
 
     def deny(real):
+        # What needs ptrace access: descriptors and system calls.
         def call(path):
-            if path.startswith(hidden) and not path.endswith('/cmdline'):
+            if path.startswith(hidden) and (
+                    '/fdinfo' in path or path.endswith('/syscall')):
                 raise PermissionError(13, 'Permission denied', path)
             return real(path)
         return call
