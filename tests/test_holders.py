@@ -105,6 +105,12 @@ def lockers():
         proc.communicate(timeout=DEADLINE)
 
 
+@pytest.fixture
+def compiled(request):
+    """``c``, or ``py`` in a ``--no-c-extensions`` run."""
+    return 'py' if request.config.getoption('--no-c-extensions') else 'c'
+
+
 def _me(proc):
     return {'pid': proc.pid, 'cmdline': ' '.join(map(str, proc.args))}
 
@@ -131,14 +137,14 @@ def _holders_command(*args, user=None, cwd=None):
 
 
 @pytest.fixture
-def scene(lockers, lock_path, impl_name):
+def scene(lockers, lock_path, impl_name, compiled):
     """One lock path with: ``alpha`` held by fastlock (core *impl_name*)
     and waited for by fastlock (the other core) and by a blocking
     ``lockf``; ``beta`` held
     by oslo and waited for by fastlock with a timeout (a helper thread);
     ``idle`` a lock file nobody holds.  Returns the expected ``--json``."""
     pytest.importorskip('oslo_concurrency')
-    other = 'py' if impl_name == 'c' else 'c'
+    other = 'py' if impl_name == 'c' else compiled
     with lockutils.lock('idle', external=True, lock_path=lock_path):
         pass
     alpha = lockers(impl_name, lock_path, 'alpha')
@@ -186,7 +192,7 @@ def test_plain_table_one_row_per_process(scene, lock_path):
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which('setpriv'),
                     reason='needs root and setpriv to become nobody')
-def test_unprivileged_user_is_told_what_it_cannot_see(lockers):
+def test_unprivileged_user_is_told_what_it_cannot_see(lockers, compiled):
     pytest.importorskip('oslo_concurrency')
     nobody = 65534
     # A lock directory nobody can read (pytest's tmp_path is root-only).
@@ -196,7 +202,7 @@ def test_unprivileged_user_is_told_what_it_cannot_see(lockers):
         probe = _holders_command('--help', user=nobody)
         if probe.returncode != 0:
             pytest.skip('nobody cannot run this Python: ' + probe.stderr)
-        lockers('c', lock_path, 'ofd')
+        lockers(compiled, lock_path, 'ofd')
         lockers('py', lock_path, 'ofd', holds=False)
         oslo = lockers('oslo', lock_path, 'lockf')
         lockf = lockers('lockf', lock_path, 'lockf', holds=False)
@@ -225,9 +231,9 @@ def test_unprivileged_user_is_told_what_it_cannot_see(lockers):
 
 
 def test_permission_errors_are_counted_and_reported(
-        lockers, lock_path, monkeypatch, capsys):
+        lockers, compiled, lock_path, monkeypatch, capsys):
     # The same as above without root: /proc of the two lockers unreadable.
-    holder = lockers('c', lock_path, 'ofd')
+    holder = lockers(compiled, lock_path, 'ofd')
     waiter = lockers('py', lock_path, 'ofd', holds=False)
     _wait_for_waiters(lock_path, {'ofd': 1})
     hidden = ('/proc/%d/' % holder.pid, '/proc/%d/' % waiter.pid)
@@ -276,8 +282,9 @@ def test_nothing_held(lock_path):
         lock_path)
 
 
-def test_default_lock_path_is_the_configured_one(lockers, lock_path):
-    holder = lockers('c', lock_path, 'configured')
+def test_default_lock_path_is_the_configured_one(
+        lockers, compiled, lock_path):
+    holder = lockers(compiled, lock_path, 'configured')
     env = dict(os.environ, OSLO_LOCK_PATH=lock_path)
     result = subprocess.run(
         [sys.executable, '-m', 'fastlock.holders', '--json'], env=env,
@@ -343,9 +350,9 @@ def test_proc_locks_lines(line, expected):
     assert holders._parse_lock_line(line) == expected
 
 
-def test_device_numbers_match_stat(lockers, lock_path):
+def test_device_numbers_match_stat(lockers, compiled, lock_path):
     # /proc/locks writes major:minor in hex: the lock file's own line.
-    lockers('c', lock_path, 'dev')
+    lockers(compiled, lock_path, 'dev')
     st = os.stat(os.path.join(lock_path, 'dev'))
     with open('/proc/locks') as f:
         keys = {entry.key for entry in map(holders._parse_lock_line, f)
@@ -397,8 +404,8 @@ def btrfs_lock_path(tmp_path):
         image.unlink()
 
 
-def test_btrfs_subvolume(btrfs_lock_path, lockers):
-    holder = lockers('c', btrfs_lock_path, 'sub')
+def test_btrfs_subvolume(btrfs_lock_path, lockers, compiled):
+    holder = lockers(compiled, btrfs_lock_path, 'sub')
     waiter = lockers('py', btrfs_lock_path, 'sub', holds=False)
     _wait_for_waiters(btrfs_lock_path, {'sub': 1})
     path = os.path.join(btrfs_lock_path, 'sub')
