@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SOURCES := setup.py pyproject.toml $(wildcard src/fastlock/*.pyx src/fastlock/*.pxd)
 
-.PHONY: build lint test test-pure stress bench bench-quick bench-eventlet annotate \
+.PHONY: build servers lint test test-pure stress bench bench-quick bench-eventlet annotate \
 	debug dist-check clean
 
 $(VENV)/.installed: $(SOURCES)
@@ -24,7 +24,7 @@ lint: build
 	$(PY) -m mypy
 	$(PY) -m mypy.stubtest --mypy-config-file pyproject.toml fastlock._core_c
 
-test: build
+test: build servers
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-pure: build
@@ -63,3 +63,8 @@ clean:
 # The stress and fault suite for longer: 10 s of load per test, 10x cycles.
 stress: build
 	FASTLOCK_STRESS_SECONDS=10 FASTLOCK_STRESS_SCALE=10 $(PY) -m pytest tests/stress $(PYTEST_ARGS)
+
+# The lock servers the coordination tests start (Debian packages, installed
+# only when missing; needs root, otherwise those tests skip outside CI).
+servers:
+	bash .ci/install-servers

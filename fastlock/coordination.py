@@ -47,7 +47,7 @@ from fastlock import lockutils
 with warnings.catch_warnings():
     # futurist, imported by tooz, imports eventlet whenever it is installed,
     # and eventlet warns on import even when nobody uses it.
-    warnings.filterwarnings('ignore', message='.*[Ee]ventlet')
+    warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
     import tooz
     from tooz import coordination as tooz_coordination
 
@@ -610,6 +610,8 @@ class Coordinator:
                 with contextlib.suppress(Exception):
                     tlock.release()
             driver.stop()
+            if self._scheme in _ZOOKEEPER:
+                driver._coord.close()  # tooz only stops kazoo: free its sockets
 
         try:
             caller.call(shut, self.timeout)
@@ -894,10 +896,7 @@ class Coordinator:
         if self._scheme in _ZOOKEEPER:
             # kazoo keeps the session alive; the lock node lives as long
             # as the session does.
-            client = self.coordinator._coord
-            if not client.connected:
-                raise CoordinationError('not connected to ZooKeeper')
-            return bool(tlock.is_still_owner())
+            return _zookeeper_owner(self.coordinator._coord, tlock._lock)
         if self._scheme.startswith('etcd3'):
             if tlock._lease.refresh() <= 0:
                 return False
@@ -914,6 +913,26 @@ class Coordinator:
             return bool(tlock.is_still_owner())
         except tooz.NotImplemented:
             return True
+
+
+def _zookeeper_owner(client: Any, klock: Any) -> bool:
+    # tooz's is_still_owner() says False on a mere connection loss; only a
+    # missing or foreign lock node (gone with an expired session) means
+    # lost.
+    from kazoo import exceptions as kazoo_exceptions
+
+    if not klock.is_acquired:
+        return False
+    try:
+        data, _stat = client.get(klock.path + '/' + klock.node)
+    except kazoo_exceptions.NoNodeError:
+        return False
+    except kazoo_exceptions.SessionExpiredError:
+        return False
+    except (kazoo_exceptions.KazooException,
+            client.handler.timeout_exception) as exc:
+        raise CoordinationError(f'{type(exc).__name__}: {exc}') from exc
+    return bool(data == klock.data)
 
 
 def _release_late(tlock: Any) -> Callable[[Any], None]:
