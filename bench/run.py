@@ -10,7 +10,9 @@ Parts, each in its own interpreter:
    for fastlock-py (one fastlock core per process, as in production);
 3. processes (plain timed script): ``processes.py``;
 4. registry, 1,000,000 names (plain timed script): ``registry.py``;
-5. profile: deterministic per-operation counts of Python calls and greenlet
+5. coordination: cluster locks on real redis, etcd and ZooKeeper servers,
+   fastlock.coordination beside plain tooz (``coordination.py``);
+6. profile: deterministic per-operation counts of Python calls and greenlet
    switches (``profile.py``), quoted where they explain a result.
 
 The pytest-benchmark parts run in 3 passes (alternate ones in reverse
@@ -41,7 +43,8 @@ sys.path.insert(0, HERE)
 import _lib  # noqa: E402
 import report  # noqa: E402
 
-PARTS = ('inprocess', 'eventlet', 'processes', 'registry', 'profile')
+PARTS = ('inprocess', 'eventlet', 'processes', 'registry', 'coordination',
+         'profile')
 PYTEST_COMMON = [
     '-p', 'no:cacheprovider', '-p', 'no:fastlock', '-p', 'no:logging',
     '-p', 'no:warnings', '-o', 'python_files=bench_*.py',
@@ -151,7 +154,7 @@ def main():
                 ], os.path.join(out, tag + '.log'))
                 if os.path.exists(path):
                     rows += report.load([path])[0]
-    for part in ('processes', 'registry', 'profile'):
+    for part in ('processes', 'registry', 'coordination', 'profile'):
         if part not in parts:
             continue
         path = os.path.join(out, part + '.json')

@@ -41,8 +41,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from fastlock import _core
-from fastlock import lockutils
+from fastlock import _core, lockutils
 
 with warnings.catch_warnings():
     # futurist, imported by tooz, imports eventlet whenever it is installed,
@@ -76,7 +75,7 @@ _DEFAULTS: dict[str, Any] = {
 try:
     from oslo_config import cfg
 except ImportError:  # pragma: no cover - oslo.config ships with the tests
-    cfg = None
+    cfg = None  # type: ignore[assignment]
 
 if cfg is not None:
     _opts = [
