@@ -173,7 +173,10 @@ class _Call:
 
     def __init__(self, fn: Callable[[], Any]) -> None:
         self.fn = fn
-        self.done = threading.Event()
+        # Held until the call returns: a plain lock is the cheapest
+        # one-shot signal to wait on with a timeout.
+        self.done = threading.Lock()
+        self.done.acquire()
         self.value: Any = None
         self.error: BaseException | None = None
         self.abandoned = False
@@ -216,24 +219,23 @@ class _Caller:
         end = None if timeout is None else _now() + timeout
         while True:
             if alive is not None:
-                wait: float | None = 0.1
+                wait = 0.1
             else:
-                wait = None if end is None else max(0.0, end - _now())
-            if task.done.wait(wait):
+                wait = -1 if end is None else max(0.0, end - _now())
+            if task.done.acquire(True, wait):
                 break
             if (end is not None and _now() >= end) or (
                 alive is not None and not alive()
             ):
                 with self._guard:
-                    if not task.done.is_set():
-                        task.abandoned = True
-                        task.on_late = on_late
-                        raise CoordinationError(
-                            'no answer from the coordination backend'
-                            + ('' if timeout is None else
-                               ' within %0.1fs' % timeout)
-                        )
-                break
+                    if task.done.acquire(False):
+                        break
+                    task.abandoned = True
+                    task.on_late = on_late
+                raise CoordinationError(
+                    'no answer from the coordination backend'
+                    + ('' if timeout is None else ' within %0.1fs' % timeout)
+                )
         if task.error is not None:
             raise task.error
         return task.value
@@ -241,7 +243,7 @@ class _Caller:
     def _finished(self, worker: _Worker, task: _Call) -> bool:
         # Returns True if the worker should wait for more work.
         with self._guard:
-            task.done.set()
+            task.done.release()
             late = task.abandoned
             keep = not self.closed and len(self._idle) < self._KEEP_IDLE
             if keep and not late:
@@ -267,26 +269,22 @@ class _Caller:
 class _Worker:
     def __init__(self, caller: _Caller) -> None:
         self._caller = caller
-        self._ready = threading.Condition(threading.Lock())
+        self._go = threading.Lock()  # released when a task is waiting
+        self._go.acquire()
         self._task: _Call | None = None
-        self._has_task = False
         thread = threading.Thread(
             target=self._run, name='fastlock-coordination', daemon=True
         )
         thread.start()
 
     def submit(self, task: _Call | None) -> None:
-        with self._ready:
-            self._task = task
-            self._has_task = True
-            self._ready.notify()
+        self._task = task
+        self._go.release()
 
     def _run(self) -> None:
         while True:
-            with self._ready:
-                while not self._has_task:
-                    self._ready.wait()
-                task, self._task, self._has_task = self._task, None, False
+            self._go.acquire()
+            task, self._task = self._task, None
             if task is None:
                 return
             try:
@@ -310,12 +308,13 @@ def _green() -> bool:
 # taking again a lock it just released while others were polling for it,
 # a little more than their polling period so that one of them gets it.
 _WAITS: dict[str, tuple[float, float]] = {
-    'redis': (0.01, 0.02),
-    'rediss': (0.01, 0.02),
+    'redis': (0.005, 0.01),
+    'rediss': (0.005, 0.01),
     'etcd3+http': (0.02, 0.06),
     'etcd3+https': (0.02, 0.06),
 }
 _DEFAULT_WAIT = (0.05, 0.1)
+_CONTENDED_FOR = 1.0
 _ZOOKEEPER = ('zookeeper', 'kazoo')
 
 
@@ -324,7 +323,7 @@ class _Entry:
 
     __slots__ = (
         'name', 'key', 'local', 'shown', 'shown_held', 'tooz', 'holder',
-        'last_ok', 'released_at', 'contended', 'lost', '__weakref__',
+        'last_ok', 'released_at', 'contended_until', 'lost', '__weakref__',
     )
 
     def __init__(self, name: str) -> None:
@@ -341,7 +340,7 @@ class _Entry:
         self.holder: Lock | None = None
         self.last_ok = 0.0
         self.released_at = -1e9
-        self.contended = False
+        self.contended_until = -1e9
         self.lost = False
 
 
@@ -490,6 +489,11 @@ class Coordinator:
     :param backend_timeout: overrides ``[coordination] backend_timeout``.
     :param on_lost: default ``on_lost(lock, reason)`` callback for the
         locks of this coordinator (see :class:`Lock`).
+    :param fair: on the polling drivers (Redis, etcd), wait a moment
+        before taking again a lock that other processes were polling for,
+        so that they get their turn.  False gives tooz's behaviour: more
+        throughput under contention, and the releasing process takes the
+        lock again almost every time.
     """
 
     def __init__(
@@ -502,8 +506,10 @@ class Coordinator:
         heartbeat_interval: float | None = None,
         backend_timeout: float | None = None,
         on_lost: Callable[[Lock, str], None] | None = None,
+        fair: bool = True,
     ) -> None:
         self.coordinator: Any = None
+        self.fair = fair
         self.agent_id = agent_id or str(uuid.uuid4())
         self.started = False
         self.prefix = prefix
@@ -735,7 +741,7 @@ class Coordinator:
         if self._scheme in _ZOOKEEPER:
             return self._acquire_zookeeper(entry, blocking, deadline)
         poll, pause = _WAITS.get(self._scheme, _DEFAULT_WAIT)
-        if entry.contended:
+        if self.fair and entry.contended_until > _now():
             wait = entry.released_at + pause - _now()
             if deadline is not None:
                 wait = min(wait, deadline - _now())
@@ -757,7 +763,11 @@ class Coordinator:
                 return False
 
             if self._call(entry, attempt, on_late=_release_late(tlock)):
-                entry.contended = tries > 0
+                if tries:
+                    # Others were polling for it: until they stop, give
+                    # them a turn after each release (a single waiter
+                    # can miss one pause when its poll runs late).
+                    entry.contended_until = _now() + _CONTENDED_FOR
                 return True
             tries += 1
             now = _now()
