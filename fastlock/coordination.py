@@ -41,7 +41,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from fastlock import _core, lockutils
+from fastlock import lockutils
 
 with warnings.catch_warnings():
     # futurist, imported by tooz, imports eventlet whenever it is installed,
@@ -323,7 +323,8 @@ class _Entry:
 
     __slots__ = (
         'name', 'key', 'local', 'shown', 'shown_held', 'tooz', 'holder',
-        'last_ok', 'released_at', 'contended_until', 'lost', '__weakref__',
+        'last_ok', 'released_at', 'contended_until', 'lost', 'generation',
+        '__weakref__',
     )
 
     def __init__(self, name: str) -> None:
@@ -331,10 +332,11 @@ class _Entry:
         self.key = name.encode('utf-8')
         # Coalescing: a process's waiters queue here, FIFO, and only the
         # one at the head talks to the backend.
-        self.local = _core.core.Semaphore(1, True)
+        core: Any = lockutils._core  # type: ignore[attr-defined]  # as bound now
+        self.local = core.Semaphore(1, True)
         # Named so that held_locks() lists it; taken only once the
         # backend lock is held.
-        self.shown = _core.core.Semaphore(1, True, name)
+        self.shown = core.Semaphore(1, True, name)
         self.shown_held = False
         self.tooz: Any = None
         self.holder: Lock | None = None
@@ -342,6 +344,7 @@ class _Entry:
         self.released_at = -1e9
         self.contended_until = -1e9
         self.lost = False
+        self.generation = 0  # one more per acquisition
 
 
 class Lock:
@@ -807,6 +810,8 @@ class Coordinator:
         hard_end = None if deadline is None else deadline + self.timeout
 
         def alive() -> bool:
+            if not self.started:
+                return False
             if client.connected:
                 down_since.clear()
             elif not down_since:
@@ -829,6 +834,7 @@ class Coordinator:
     def _holding(self, entry: _Entry) -> None:
         entry.last_ok = _now()
         entry.lost = False
+        entry.generation += 1
         with self._guard:
             self._held[entry.name] = entry
 
@@ -876,6 +882,7 @@ class Coordinator:
     def _beat(self, entry: _Entry) -> None:
         tlock = entry.tooz
         holder = entry.holder
+        generation = entry.generation
         if tlock is None or holder is None or entry.lost:
             return
         try:
@@ -893,8 +900,8 @@ class Coordinator:
                 return
             reason = ('the backend no longer has it (lease expired, session '
                       'lost or server restarted without its data)')
-        if entry.holder is not holder:
-            return  # released meanwhile
+        if entry.holder is not holder or entry.generation != generation:
+            return  # released (and maybe taken again) meanwhile
         entry.lost = True
         self._drop_shown(entry)
         holder._mark_lost(reason)

@@ -97,7 +97,8 @@ def test_counter_check_has_teeth(tmp_path):
     assert int(counter.read_text()) < 3 * n
 
 
-def test_held_locks_and_prefix(make):
+def test_held_locks_and_prefix(make, lockutils):
+    # Either core: the held list is the one lockutils reads.
     coord = make()
     lock = coord.get_lock('name')
     assert lock.name == 't-name'
@@ -343,12 +344,47 @@ def test_server_stopped_for_good(server, tmp_path):
         dead.close()
 
 
-def test_eventlet(server):
+def test_eventlet(server, impl_name):
     pytest.importorskip('eventlet')
-    env = dict(os.environ)
+    env = dict(os.environ, FASTLOCK_EXPECT_IMPLEMENTATION=impl_name)
     env.pop('FASTLOCK_NO_EXTENSIONS', None)
+    if impl_name == 'py':
+        env['FASTLOCK_NO_EXTENSIONS'] = '1'
     proc = subprocess.run([sys.executable, EVENTLET, server.url], env=env,
                           capture_output=True, text=True, timeout=120,
                           cwd=str(HERE / 'isolated'))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.rstrip().endswith('OK'), proc.stdout
+
+
+def test_stop_while_holding_and_waiting(make):
+    holder = make()
+    coord = make(backend_timeout=5.0)
+    other = holder.get_lock('stopping')
+    assert other.acquire()
+    mine = coord.get_lock('stopping2')
+    assert mine.acquire()
+    errors: list[BaseException] = []
+
+    def wait():
+        try:
+            coord.get_lock('stopping').acquire()
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=wait)
+    t.start()
+    time.sleep(0.3)
+    start = time.monotonic()
+    coord.stop()
+    t.join(10)
+    # The waiter is not left behind; stop() took its held lock along.
+    assert not t.is_alive()
+    assert time.monotonic() - start < 5.0
+    assert len(errors) == 1 and isinstance(
+        errors[0], coordination.LockBackendError), errors
+    assert mine.release() is False
+    assert lockutils.held_locks() == ['t-stopping']
+    assert other.release() is True
+    with pytest.raises(ValueError):
+        other.release()
