@@ -279,8 +279,8 @@ def handoff(contender, url, rounds):
 def run(quick, log=print):
     import _servers
 
-    seconds = 0.5 if quick else 2.0
-    rounds = 6 if quick else 10
+    seconds = 0.5 if quick else 1.5
+    rounds = 6 if quick else 8
     rows = []
     for kind in _servers.BACKENDS:
         label = 'coordination %s' % kind

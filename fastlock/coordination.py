@@ -217,25 +217,30 @@ class _Caller:
             worker = _Worker(self)
         worker.submit(task)
         end = None if timeout is None else _now() + timeout
-        while True:
-            if alive is not None:
-                wait = 0.1
-            else:
-                wait = -1 if end is None else max(0.0, end - _now())
-            if task.done.acquire(True, wait):
-                break
-            if (end is not None and _now() >= end) or (
-                alive is not None and not alive()
-            ):
-                with self._guard:
-                    if task.done.acquire(False):
-                        break
+        try:
+            while True:
+                if alive is not None:
+                    wait = 0.1
+                else:
+                    wait = -1 if end is None else max(0.0, end - _now())
+                if task.done.acquire(True, wait):
+                    break
+                if (end is not None and _now() >= end) or (
+                    alive is not None and not alive()
+                ):
+                    raise CoordinationError(
+                        'no answer from the coordination backend'
+                        + ('' if timeout is None else
+                           ' within %0.1fs' % timeout)
+                    )
+        except BaseException:
+            # Timed out, or interrupted (KeyboardInterrupt, a killed green
+            # thread): whatever the call still gets is undone by on_late.
+            with self._guard:
+                if not task.done.acquire(False):
                     task.abandoned = True
                     task.on_late = on_late
-                raise CoordinationError(
-                    'no answer from the coordination backend'
-                    + ('' if timeout is None else ' within %0.1fs' % timeout)
-                )
+                    raise
         if task.error is not None:
             raise task.error
         return task.value
