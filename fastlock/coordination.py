@@ -151,6 +151,10 @@ def _option(name: str) -> Any:
         return _DEFAULTS[name]
 
 
+def _given(value: Any, name: str) -> Any:
+    return _option(name) if value is None else value
+
+
 class CoordinationError(Exception):
     """The coordination backend failed, or did not answer in time."""
 
@@ -555,12 +559,20 @@ class Coordinator:
                 'no coordination backend: set [coordination] backend_url '
                 'or pass backend_url='
             )
-        self.lock_ttl = int(self._lock_ttl or _option('lock_ttl'))
-        self.timeout = float(self._backend_timeout or _option('backend_timeout'))
-        self.interval = float(
-            self._heartbeat_interval or _option('heartbeat_interval')
-            or self.lock_ttl / 3.0
-        )
+        ttl = _given(self._lock_ttl, 'lock_ttl')
+        timeout = _given(self._backend_timeout, 'backend_timeout')
+        interval = _given(self._heartbeat_interval, 'heartbeat_interval')
+        if type(ttl) is not int or ttl < 1:
+            raise ValueError('lock_ttl must be a whole number of seconds, at '
+                             'least 1, not %r' % (ttl,))
+        if interval is None:
+            interval = ttl / 3.0
+        if not 0 < timeout < float('inf') or not 0 < interval < ttl:
+            raise ValueError(
+                'backend_timeout must be positive and heartbeat_interval '
+                'between 0 and lock_ttl (%r), not %r and %r'
+                % (ttl, timeout, interval))
+        self.lock_ttl, self.timeout, self.interval = ttl, float(timeout), interval
         self._scheme = url.split(':', 1)[0].lower()
         member_id = (self.prefix + self.agent_id).encode('ascii')
         try:

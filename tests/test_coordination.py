@@ -248,6 +248,12 @@ def test_not_started_and_no_backend():
     with pytest.raises(coordination.CoordinationError, match='backend_url'):
         coord.start()
     coord.stop()  # harmless when not started
+    for bad in ({'lock_ttl': 0}, {'lock_ttl': 2.5}, {'backend_timeout': -1},
+                {'lock_ttl': 2, 'heartbeat_interval': 2},
+                {'backend_timeout': float('nan')}):
+        with pytest.raises(ValueError):
+            coordination.Coordinator(backend_url='redis://127.0.0.1:1',
+                                     **bad).start()
 
 
 def test_sigkilled_holder_frees_after_ttl(server, make):
