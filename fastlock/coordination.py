@@ -935,8 +935,10 @@ class Coordinator:
                 return False
             values = self.coordinator.client.get(tlock._key)
             return bool(values) and values[0] == base64.b64decode(tlock._uuid)
+        beat = getattr(tlock, 'heartbeat', None)  # file:// locks have none
         try:
-            tlock.heartbeat()
+            if beat is not None:
+                beat()
         except (tooz_coordination.ToozConnectionError,
                 tooz_coordination.OperationTimedOut) as exc:
             raise CoordinationError(str(exc)) from exc
