@@ -415,3 +415,35 @@ def test_file_backend_holder_not_reported_lost(tmp_path):
             assert lockutils.held_locks() == ['f']
     finally:
         coord.stop()
+
+
+def test_held_past_ttl_stays_held(make):
+    # Heartbeats keep the lease (tooz's default, start_heart=False, lets
+    # redis and etcd locks expire silently after the TTL).
+    holder, other = make(), make()
+    lost: list[str] = []
+    lock = holder.get_lock('long')
+    lock.on_lost = lambda lk, reason: lost.append(reason)
+    assert lock.acquire()
+    end = time.monotonic() + TTL * 1.8
+    while time.monotonic() < end:
+        assert other.get_lock('long').acquire(blocking=False) is False
+        time.sleep(0.3)
+    assert not lock.is_lost() and lost == []
+    assert lock.release() is True
+
+
+def test_cinder_style_blocking_seconds(make):
+    coord, other = make(), make()
+
+    @coordination.synchronized('cinder-{f_name}', blocking=0.3,
+                               coordinator=coord)
+    def op():
+        return True
+
+    with other.lock('cinder-op'):
+        start = time.monotonic()
+        with pytest.raises(lockutils.AcquireLockFailedException):
+            op()
+        assert time.monotonic() - start >= 0.3
+    assert op() is True
