@@ -65,6 +65,12 @@ def held_locks() -> list[str]:
         return list(_held.get(_getcurrent(), ()))
 
 
+# Longest single park: a longer timeout parks again until its deadline.
+# lock.acquire() takes at most threading.TIMEOUT_MAX, and eventlet's epoll
+# and poll hubs raise OverflowError for a timer beyond 2**31 ms.
+_LONGEST_PARK = 86400.0
+
+
 def _check_timeout(blocking: bool, timeout: float | None) -> float | None:
     if timeout is None:
         return None
@@ -163,12 +169,15 @@ class _Waiter:
 
     def park(self, timeout: float | None) -> None:
         """Block until woken, the timeout expires or an exception."""
+        if timeout is not None and timeout > _LONGEST_PARK:
+            timeout = _LONGEST_PARK  # the caller parks again until its deadline
         if self.lock is not None:
             self.lock.acquire(True, -1 if timeout is None else timeout)
             return
         # Register the cross-thread waker from the hub's own thread: eventlet
         # hubs must not be touched from other threads.
         _HubWaker.for_hub(self.hub)
+        self.parked = True  # again, after a timer that was only a step
         timer = None
         if timeout is not None:
             timer = self.hub.schedule_call_global(timeout, self.resume)

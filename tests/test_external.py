@@ -660,3 +660,36 @@ def test_lock_reports_a_bad_external_lock_on_entry_as_oslo(
         with pytest.raises((ValueError, TypeError, AttributeError)):
             with cm:
                 pass
+
+
+# -- helper-thread waits: fork, thread start failures, huge timeouts ----------
+
+
+@pytest.mark.parametrize("timeout", [3e6, 1e10, 1e300])
+def test_timeout_beyond_timeout_max_is_a_long_wait(
+        lockutils, lock_path, spawn, timeout):
+    # threading.TIMEOUT_MAX is about 292 years; a longer timeout is a wait
+    # that ends at its deadline, never an OverflowError.  Internal and
+    # external, contended in this process and by another process.
+    assert timeout > 2**31 / 1000  # also beyond what poll() takes in ms
+    for external in (False, True):
+        taken, release = threading.Event(), threading.Event()
+
+        def hold(external=external, taken=taken, release=release):
+            with lockutils.lock("big", external=external, lock_path=lock_path):
+                taken.set()
+                release.wait(30)
+
+        t = threading.Thread(target=hold)
+        t.start()
+        assert taken.wait(10)
+        threading.Timer(0.2, release.set).start()
+        with lockutils.lock("big", external=external, lock_path=lock_path,
+                            timeout=timeout):
+            assert lockutils.held_locks() == ["big"]
+        t.join(10)
+    holder = spawn(HOLD_WITH_LOCKF, os.path.join(lock_path, "big"), 0.3)
+    _wait_ready(holder)
+    with lockutils.lock("big", external=True, lock_path=lock_path,
+                        timeout=timeout):
+        assert holder.poll() is not None or holder.wait(5) == 0

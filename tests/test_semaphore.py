@@ -193,3 +193,16 @@ def test_infinite_timeout_means_wait(impl):
 def test_bad_initial_value(impl, value, error):
     with pytest.raises(error):
         impl.Semaphore(value)
+
+
+@pytest.mark.parametrize("timeout", [3e6, 1e10, 1e300])
+def test_timeout_beyond_timeout_max_is_a_long_wait(impl, timeout):
+    # Beyond threading.TIMEOUT_MAX: a wait that ends at its deadline (here:
+    # a release), never an OverflowError.
+    sem = impl.Semaphore()
+    sem.acquire()
+    timer = threading.Timer(0.2, sem.release)
+    timer.start()
+    assert sem.acquire(timeout=timeout)
+    timer.join(10)
+    sem.release()

@@ -3,6 +3,12 @@
 # "switch point".  State is always consistent before a switch point.
 
 
+# Longest single park: a longer timeout parks again until its deadline.
+# lock.acquire() takes at most threading.TIMEOUT_MAX, and eventlet's epoll
+# and poll hubs raise OverflowError for a timer beyond 2**31 ms.
+cdef double _LONGEST_PARK = 86400.0
+
+
 cdef object _check_timeout(bint blocking, object timeout):
     cdef double t
     if timeout is None:
@@ -92,6 +98,8 @@ cdef class _Waiter:
 
     cdef int park(self, object timeout) except -1:
         cdef object timer = None
+        if timeout is not None and timeout > _LONGEST_PARK:
+            timeout = _LONGEST_PARK  # the caller parks again until its deadline
         if self.lock is not None:
             # switch point: releases the GIL while blocked
             self.lock.acquire(True, -1 if timeout is None else timeout)
@@ -99,6 +107,7 @@ cdef class _Waiter:
         # Register the cross-thread waker from the hub's own thread: eventlet
         # hubs must not be touched from other threads.
         _waker_for(self.hub)
+        self.parked = True  # again, after a timer that was only a step
         if timeout is not None:
             timer = self.hub.schedule_call_global(timeout, self.resume)
         try:

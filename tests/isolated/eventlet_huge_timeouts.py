@@ -1,0 +1,65 @@
+"""Green waiters with timeouts far beyond what eventlet's hub can wait
+(2**31 ms) or threading.TIMEOUT_MAX: long waits that end when the lock is
+let go, with the hub still running afterwards (a timer that far away made
+epoll raise OverflowError inside the hub)."""
+import eventlet
+
+eventlet.monkey_patch()
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+
+from _common import check_implementation  # noqa: E402
+from eventlet import patcher  # noqa: E402
+
+from fastlock import lockutils  # noqa: E402
+
+check_implementation()
+real_time = patcher.original("time")
+lock_path = tempfile.mkdtemp()
+
+for timeout in (3e6, 1e10, 1e300):
+    # Contended by another green thread: an internal wait...
+    for external in (False, True):
+        got = []
+
+        def holder(external=external):
+            with lockutils.lock("in", external=external, lock_path=lock_path):
+                eventlet.sleep(0.1)
+
+        def waiter(external=external, timeout=timeout, got=got):
+            with lockutils.lock("in", external=external, lock_path=lock_path,
+                                timeout=timeout):
+                got.append(1)
+
+        first = eventlet.spawn(holder)
+        eventlet.sleep(0)
+        second = eventlet.spawn(waiter)
+        first.wait()
+        second.wait()
+        assert got == [1], (timeout, external)
+        # The hub still runs its timers.
+        start = real_time.monotonic()
+        eventlet.sleep(0.05)
+        assert real_time.monotonic() - start < 5
+
+    # ...and a helper's kernel wait for a file another process holds.
+    holder_proc = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, sys, time\n"
+         "f = open(sys.argv[1], 'a')\n"
+         "fcntl.lockf(f, fcntl.LOCK_EX)\n"
+         "print('READY', flush=True)\n"
+         "time.sleep(0.3)\n",
+         lock_path + "/out"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert holder_proc.stdout.readline().strip() == "READY"
+    with lockutils.lock("out", external=True, lock_path=lock_path,
+                        timeout=timeout):
+        pass
+    holder_proc.communicate(timeout=30)
+    eventlet.sleep(0.05)
+
+print("OK")
