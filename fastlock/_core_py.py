@@ -67,7 +67,8 @@ def held_locks() -> list[str]:
 
 # Longest single park: a longer timeout parks again until its deadline.
 # lock.acquire() takes at most threading.TIMEOUT_MAX, and eventlet's epoll
-# and poll hubs raise OverflowError for a timer beyond 2**31 ms.
+# and poll hubs raise OverflowError for a timer beyond 2**31 ms.  A module
+# global (tests shorten it), read only by waits with a timeout.
 _LONGEST_PARK = 86400.0
 
 

@@ -206,3 +206,19 @@ def test_timeout_beyond_timeout_max_is_a_long_wait(impl, timeout):
     assert sem.acquire(timeout=timeout)
     timer.join(10)
     sem.release()
+
+
+def test_a_wait_longer_than_one_park_parks_again(impl, monkeypatch):
+    # With parks shortened to 20 ms, a 0.3 s wait takes many parks and
+    # still ends at its deadline, and a release still ends it early.
+    monkeypatch.setattr(impl, "_LONGEST_PARK", 0.02)
+    sem = impl.Semaphore()
+    sem.acquire()
+    start = time.monotonic()
+    assert not sem.acquire(timeout=0.3)
+    assert 0.29 <= time.monotonic() - start < 10
+    timer = threading.Timer(0.2, sem.release)
+    timer.start()
+    assert sem.acquire(timeout=30)
+    timer.join(10)
+    sem.release()

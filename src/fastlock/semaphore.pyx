@@ -5,8 +5,9 @@
 
 # Longest single park: a longer timeout parks again until its deadline.
 # lock.acquire() takes at most threading.TIMEOUT_MAX, and eventlet's epoll
-# and poll hubs raise OverflowError for a timer beyond 2**31 ms.
-cdef double _LONGEST_PARK = 86400.0
+# and poll hubs raise OverflowError for a timer beyond 2**31 ms.  A module
+# global (tests shorten it), read only by waits with a timeout.
+_LONGEST_PARK = 86400.0
 
 
 cdef object _check_timeout(bint blocking, object timeout):

@@ -13,7 +13,7 @@ import tempfile  # noqa: E402
 from _common import check_implementation  # noqa: E402
 from eventlet import patcher  # noqa: E402
 
-from fastlock import lockutils  # noqa: E402
+from fastlock import _core, lockutils  # noqa: E402
 
 check_implementation()
 real_time = patcher.original("time")
@@ -61,5 +61,35 @@ for timeout in (3e6, 1e10, 1e300):
         pass
     holder_proc.communicate(timeout=30)
     eventlet.sleep(0.05)
+
+# A wait longer than one park parks again, yielding to the hub each time:
+# a green holder still gets to let go.
+_core.core._LONGEST_PARK = 0.02
+sem = _core.core.Semaphore()
+got = []
+
+
+def short_holder():
+    with sem:
+        eventlet.sleep(0.3)
+
+
+def long_waiter():
+    start = real_time.monotonic()
+    assert sem.acquire(timeout=20)
+    got.append(real_time.monotonic() - start)
+    sem.release()
+
+
+first = eventlet.spawn(short_holder)
+eventlet.sleep(0)
+second = eventlet.spawn(long_waiter)
+first.wait()
+second.wait()
+assert 0.2 <= got[0] < 10, got
+start = real_time.monotonic()
+with sem:
+    assert not eventlet.spawn(sem.acquire, timeout=0.3).wait()
+assert 0.29 <= real_time.monotonic() - start < 10
 
 print("OK")
