@@ -171,7 +171,7 @@ class _Waiter:
     def park(self, timeout: float | None) -> None:
         """Block until woken, the timeout expires or an exception."""
         if timeout is not None and timeout > _LONGEST_PARK:
-            timeout = _LONGEST_PARK  # the caller parks again until its deadline
+            timeout = _LONGEST_PARK  # parked again until the deadline
         if self.lock is not None:
             self.lock.acquire(True, -1 if timeout is None else timeout)
             return
@@ -458,6 +458,26 @@ def _root(glet: Any) -> Any:
 _registries: weakref.WeakSet[Registry] = weakref.WeakSet()
 
 
+def _renew_waker_after_fork() -> None:
+    # The child inherits the hub's waker pipe, shared with the parent: a
+    # byte posted in one process could be drained by the other, and its
+    # waiter never woken.  Give the child's waker a pipe of its own.  The
+    # old one stays open and registered: the hub's epoll set is shared with
+    # the parent too, so unregistering it would deafen the parent's hub;
+    # its events now only make the waker read its new pipe.
+    hubs = sys.modules.get("eventlet.hubs")
+    hub: Any = None if hubs is None else getattr(hubs._threadlocal, "hub", None)
+    waker: _HubWaker | None = getattr(hub, "_fastlock_waker_py", None)
+    if waker is None:
+        return
+    waker._rfd, waker._wfd = _os.pipe()
+    _os.set_blocking(waker._rfd, False)
+    _os.set_blocking(waker._wfd, False)
+    hub.add(hub.READ, waker._rfd, waker._drain, waker._fail, _noop)
+    if waker._pending:
+        _os.write(waker._wfd, b"\0")  # posted before the fork: drain them
+
+
 def _after_fork_in_child() -> None:
     """Release what the vanished OS threads held, in every registry.
 
@@ -467,6 +487,7 @@ def _after_fork_in_child() -> None:
     """
     global _guard
     _guard = _allocate_lock()  # may have been held by a vanished thread
+    _renew_waker_after_fork()
     root = _root(_getcurrent())
     woken = []
     with _guard:
@@ -494,6 +515,12 @@ _os.register_at_fork(after_in_child=_after_fork_in_child)
 # thread per process ever touches a descriptor's lock, which also keeps
 # classic (per-process) record locks correct.  Descriptors are cached per
 # path (bounded), so an uncontended acquire is fcntl + fstat + fcntl.
+# They are kept per file, not per spelling: a cache miss opens the path
+# and looks the file's device and inode up, so that every name of one file
+# (a symlinked directory, "//", "..") shares one descriptor and one
+# semaphore; a second descriptor's OFD lock would conflict with ours.  A
+# relative path is made absolute with the working directory of the call,
+# as open() would resolve it.
 # The fstat asks whether the locked file still has a name: a lock file
 # unlinked (or renamed over) since we opened it is what other processes no
 # longer lock, so it is never trusted.  fstat, not stat(path): it walks no
@@ -510,9 +537,17 @@ _WRLCK = _struct.pack(_FLOCK, _fcntl.F_WRLCK, _os.SEEK_SET, 0, 0, 0)
 _UNLCK = _struct.pack(_FLOCK, _fcntl.F_UNLCK, _os.SEEK_SET, 0, 0, 0)
 _setlk = getattr(_fcntl, "F_OFD_SETLK", _fcntl.F_SETLK)
 _setlkw = getattr(_fcntl, "F_OFD_SETLKW", _fcntl.F_SETLKW)
-_lock_files: dict[bytes, _LockFile] = {}
-_start_thread = _thread.start_new_thread
-_PENDING, _DONE, _ABANDONED = 0, 1, 2  # _HelperWait.state
+_lock_files: dict[bytes, _LockFile] = {}  # path -> entry, any spelling
+_by_file: dict[tuple[int, int], _LockFile] = {}  # (st_dev, st_ino) -> entry
+# Spellings remembered per file beyond the first (an alias costs a dict
+# entry, not a descriptor; more spellings than this are looked up again).
+_MAX_ALIASES = 8
+_helper_waits: set[_HelperWait] = set()  # still in the kernel
+_start_thread = _thread.start_new_thread  # tests patch it
+# _HelperWait.state; _FORKED: in a fork child, the helper thread is gone.
+_PENDING, _DONE, _ABANDONED, _FORKED = 0, 1, 2, 3
+# FileLock._lock_fd outcomes
+_NOT_LOCKED, _LOCKED, _RETRY = 0, 1, 2
 
 
 def _default_cache_size() -> int:
@@ -555,7 +590,7 @@ def _raise_errno(error: int, path: bytes) -> None:
 class _LockFile:
     """A cached lock file descriptor and its in-process semaphore."""
 
-    __slots__ = ("path", "fd", "sem", "owner", "count", "used")
+    __slots__ = ("path", "fd", "key", "paths", "sem", "owner", "count", "used")
 
     def __init__(self, path: bytes) -> None:
         self.path = path
@@ -565,6 +600,14 @@ class _LockFile:
             )
         except OSError as exc:
             _raise_errno(cast(int, exc.errno), path)  # a str filename, as _core_c
+        try:
+            st = _os.fstat(self.fd)
+        except OSError as exc:
+            self.discard()
+            _raise_errno(cast(int, exc.errno), path)
+        # The open file, and the spellings that reached it.
+        self.key = (st.st_dev, st.st_ino)
+        self.paths = [path]
         # In-process exclusion: one holder (or kernel waiter) per file.
         self.sem = Semaphore()
         # Reentrancy: the (green) thread holding the file, how many times.
@@ -605,8 +648,11 @@ class _LockFile:
 def _drop(entry: _LockFile) -> None:
     # Called under _guard.
     entry.discard()
-    if _lock_files.get(entry.path) is entry:
-        del _lock_files[entry.path]
+    for path in entry.paths:
+        if _lock_files.get(path) is entry:
+            del _lock_files[path]
+    if _by_file.get(entry.key) is entry:
+        del _by_file[entry.key]
 
 
 def _evict(keep: int) -> None:
@@ -614,8 +660,8 @@ def _evict(keep: int) -> None:
     # remain: first those not used since the last eviction (second
     # chance), then any idle one.
     for second_round in (False, True):
-        for entry in list(_lock_files.values()):
-            if len(_lock_files) <= keep:
+        for entry in list(_by_file.values()):
+            if len(_by_file) <= keep:
                 return
             if not entry.is_idle():
                 continue
@@ -631,17 +677,35 @@ def _lock_file(path: bytes) -> _LockFile:
         if entry is not None:
             entry.used = True
             return entry
-        if len(_lock_files) >= _max_lock_files:
+        if len(_by_file) >= _max_lock_files:
             _evict(_max_lock_files * 3 // 4)
         try:
             entry = _LockFile(path)
         except OSError as exc:
-            if exc.errno not in (_errno.EMFILE, _errno.ENFILE) or not _lock_files:
+            if exc.errno not in (_errno.EMFILE, _errno.ENFILE) or not _by_file:
                 raise
             _evict(0)  # out of descriptors: give back all we can, retry
             entry = _LockFile(path)
+        known = _by_file.get(entry.key)
+        if known is not None:
+            # Another spelling of a file we have open: use that one.
+            entry.discard()
+            if len(known.paths) > _MAX_ALIASES:
+                forgotten = known.paths.pop(1)
+                if _lock_files.get(forgotten) is known:
+                    del _lock_files[forgotten]
+            known.paths.append(path)
+            known.used = True
+            _lock_files[path] = known
+            return known
         _lock_files[path] = entry
+        _by_file[entry.key] = entry
         return entry
+
+
+def _absolute(path: bytes) -> bytes:
+    # What open() would resolve a relative path against right now.
+    return cast(bytes, _os.path.join(_os.getcwdb(), path))
 
 
 def set_lock_file_cache_size(size: int) -> int:
@@ -681,6 +745,7 @@ class _HelperWait:
         fd = self.entry.fd
         error = _fcntl_lock(fd, _WRLCK, True)
         with _guard:
+            _helper_waits.discard(self)
             abandoned = self.state == _ABANDONED
             if not abandoned:
                 self.state = _DONE
@@ -727,6 +792,7 @@ class FileLock:
             raise ValueError("lock path must not be empty")
         self._path = path
         self._bpath = bpath
+        self._relative = not bpath.startswith(b"/")
         self._entry: _LockFile | None = None
 
     @property
@@ -762,7 +828,10 @@ class FileLock:
         deadline = None if timeout is None else _monotonic() + timeout
         me = _getcurrent()
         while True:
-            entry = _lock_file(self._bpath)
+            if self._relative:
+                entry = _lock_file(_absolute(self._bpath))
+            else:
+                entry = _lock_file(self._bpath)
             if entry.owner is me:
                 entry.count += 1
                 self._entry = entry
@@ -770,18 +839,21 @@ class FileLock:
             if not entry.sem.acquire(blocking, timeout):
                 return False
             if entry.fd >= 0:
-                if not self._lock_fd(entry, blocking, timeout):
+                outcome = self._lock_fd(entry, blocking, timeout)
+                if outcome == _NOT_LOCKED:
                     return False  # _lock_fd gave the semaphore back
-                if entry.still_linked():
-                    entry.owner = me
-                    entry.count = 1
-                    self._entry = entry
-                    return True
-                # Unlinked or renamed over since we opened it: lock the
-                # file now at the path instead.
-                _fcntl_lock(entry.fd, _UNLCK, False)
-                with _guard:
-                    _drop(entry)
+                if outcome == _LOCKED:
+                    if entry.still_linked():
+                        entry.owner = me
+                        entry.count = 1
+                        self._entry = entry
+                        return True
+                    # Unlinked or renamed over since we opened it: lock
+                    # the file now at the path instead.
+                    _fcntl_lock(entry.fd, _UNLCK, False)
+                    with _guard:
+                        _drop(entry)
+                # else _RETRY: a fork child lost its kernel wait
             # else: dropped while we waited for the semaphore
             entry.sem.release()
             if deadline is not None:
@@ -789,44 +861,58 @@ class FileLock:
 
     def _lock_fd(
         self, entry: _LockFile, blocking: bool, timeout: float | None
-    ) -> bool:
+    ) -> int:
         # Lock the descriptor; called holding entry.sem, which stays held
-        # on success and is given back (or left to the helper) otherwise.
+        # on _LOCKED and _RETRY and is given back (or left to the helper)
+        # on _NOT_LOCKED or an exception.
         error = _fcntl_lock(entry.fd, _WRLCK, False)
         if error == 0:
-            return True
+            return _LOCKED
         if error not in (_errno.EAGAIN, _errno.EACCES):
             entry.sem.release()
             _raise_errno(error, entry.path)
         if not blocking or timeout == 0:
             entry.sem.release()
-            return False
+            return _NOT_LOCKED
         if timeout is None and _current_hub() is None:
             try:
                 error = _fcntl_lock(entry.fd, _WRLCK, True)
+                if error and entry.fd < 0:
+                    return _RETRY  # a signal handler forked: we are the child
                 if error:
                     _raise_errno(error, entry.path)
             except BaseException:
                 entry.sem.release()
                 raise
-            return True
+            return _LOCKED
         helper = _HelperWait(entry)
-        _start_thread(helper.run, ())
+        with _guard:
+            _helper_waits.add(helper)
+        try:
+            _start_thread(helper.run, ())
+        except BaseException:
+            # No thread (thread or memory limits): leave nothing behind.
+            with _guard:
+                _helper_waits.discard(helper)
+            entry.sem.release()
+            raise
         try:
             helper.done.acquire(True, timeout)
         except BaseException:
             # Killed or interrupted while waiting.
             if not helper.give_up():
-                if helper.error == 0:
+                if helper.error == 0 and helper.state == _DONE:
                     _fcntl_lock(entry.fd, _UNLCK, False)
                 entry.sem.release()
             raise
         if helper.give_up():
-            return False  # timed out: the helper cleans up
+            return _NOT_LOCKED  # timed out: the helper cleans up
+        if helper.state == _FORKED:
+            return _RETRY
         if helper.error:
             entry.sem.release()
             _raise_errno(helper.error, entry.path)
-        return True
+        return _LOCKED
 
     def release(self, delete: bool = False) -> None:
         """Release the lock.
@@ -948,10 +1034,17 @@ def _use_ofd_locks(flag: bool) -> bool:
 def _forget_lock_files() -> None:
     # In a fork child the cached descriptors share their open file
     # descriptions (and so their locks) with the parent: close them
-    # without unlocking, and open afresh when needed.
-    for entry in _lock_files.values():
+    # without unlocking, and open afresh when needed.  Kernel waits of
+    # helper threads died with the threads: their waiters try again.
+    for entry in _by_file.values():
         entry.discard()
     _lock_files.clear()
+    _by_file.clear()
+    forked = [h for h in _helper_waits if h.state == _PENDING]
+    _helper_waits.clear()
+    for helper in forked:
+        helper.state = _FORKED
+        helper.done.release()  # wakes the waiter
 
 
 def _close_lock_files() -> None:

@@ -665,6 +665,84 @@ def test_lock_reports_a_bad_external_lock_on_entry_as_oslo(
 # -- helper-thread waits: fork, thread start failures, huge timeouts ----------
 
 
+@pytest.mark.parametrize("timeout", [20, None], ids=["timed", "untimed"])
+def test_fork_during_a_kernel_wait_lets_the_child_wait_itself(
+        impl, lock_path, spawn, timeout):
+    # A signal handler forks while the main thread waits for a file held
+    # by another process.  A timed wait runs in a helper OS thread, which
+    # the child does not have; an untimed one in the main thread itself,
+    # on a descriptor the child closes.  The child must still get the
+    # lock once the holder (and then the parent) lets go, well before any
+    # timeout, and then lock it again.
+    path = os.path.join(lock_path, "forkwait")
+    holder = spawn(HOLD_WITH_LOCKF, path, 1)
+    _wait_ready(holder)
+    parent = os.getpid()
+    children = []
+
+    def fork_now(signum, frame):
+        pid = os.fork()
+        if pid:
+            children.append(pid)
+
+    old = signal.signal(signal.SIGALRM, fork_now)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        lock = impl.FileLock(path)
+        start = time.monotonic()
+        try:
+            got = lock.acquire(timeout=timeout)
+        except BaseException:
+            if os.getpid() != parent:  # pragma: no cover - child
+                os._exit(3)
+            raise
+        if os.getpid() != parent:  # pragma: no cover - runs in the child
+            code = 1
+            try:
+                if got and time.monotonic() - start < 15:
+                    lock.release()
+                    code = 0 if impl.FileLock(path).acquire(timeout=5) else 2
+            finally:
+                os._exit(code)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert got and len(children) == 1
+    lock.release()
+    _, status = os.waitpid(children[0], 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def _cannot_start_thread(function, args):
+    raise RuntimeError("can't start new thread")
+
+
+def test_a_failed_helper_thread_start_leaves_nothing_behind(
+        lockutils, impl, lock_path, spawn, monkeypatch):
+    # RuntimeError from starting the helper (thread or memory limits)
+    # reaches the caller; the lock file and the name stay usable.
+    path = os.path.join(lock_path, "nothread")
+    holder = spawn(HOLD_WITH_LOCKF, path, 0.5)
+    _wait_ready(holder)
+    monkeypatch.setattr(impl, "_start_thread", _cannot_start_thread)
+    lock = impl.FileLock(path)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        lock.acquire(timeout=10)
+    assert not lock.acquired
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        with lockutils.lock("nothread", external=True, lock_path=lock_path,
+                            timeout=10):
+            pass
+    assert lockutils.held_locks() == []
+    monkeypatch.undo()
+    assert holder.wait(10) == 0
+    assert lock.acquire(blocking=False), "the lock file leaked"
+    lock.release()
+    with lockutils.lock("nothread", external=True, lock_path=lock_path,
+                        blocking=False):
+        assert lockutils.held_locks() == ["nothread"]
+
+
 @pytest.mark.parametrize("timeout", [3e6, 1e10, 1e300])
 def test_timeout_beyond_timeout_max_is_a_long_wait(
         lockutils, lock_path, spawn, timeout):
@@ -693,3 +771,102 @@ def test_timeout_beyond_timeout_max_is_a_long_wait(
     with lockutils.lock("big", external=True, lock_path=lock_path,
                         timeout=timeout):
         assert holder.poll() is not None or holder.wait(5) == 0
+
+
+# -- lock path spellings -------------------------------------------------------
+
+
+def _spellings(lock_path, tmp_path):
+    # Other names for the same directory.
+    link = tmp_path / "link"
+    link.symlink_to(lock_path)
+    return {
+        "symlink": str(link),
+        "double-slash": lock_path.replace("/", "//"),
+        "dot-dot": os.path.join(lock_path, "..", os.path.basename(lock_path)),
+        "relative": os.path.relpath(lock_path),
+    }
+
+
+@pytest.mark.parametrize(
+    "spelling", ["symlink", "double-slash", "dot-dot", "relative"])
+def test_holder_retakes_its_lock_through_another_spelling(
+        lockutils, lock_path, tmp_path, spelling):
+    # A second open file description of the same file would conflict with
+    # our own OFD lock: the holder must get it again, as with oslo.
+    other = _spellings(lock_path, tmp_path)[spelling]
+    outer = lockutils.external_lock("same", lock_path=lock_path)
+    inner = lockutils.external_lock("same", lock_path=other)
+    assert outer.acquire()
+    try:
+        assert inner.acquire(timeout=5), "deadlocked on its own lock"
+        inner.release()
+        # Still held through the first spelling: another thread, through
+        # the second, cannot take it.
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(
+            lockutils.external_lock("same", lock_path=other).acquire(
+                blocking=False)))
+        t.start()
+        t.join(10)
+        assert seen == [False]
+    finally:
+        outer.release()
+    assert inner.acquire(blocking=False)
+    inner.release()
+
+
+def test_spellings_of_one_directory_exclude_each_other_across_threads(
+        lockutils, lock_path, tmp_path, shared_counter):
+    paths = [lock_path, *_spellings(lock_path, tmp_path).values()]
+
+    def work(path):
+        for _ in range(100):
+            with lockutils.lock("count", external=True, lock_path=path,
+                                semaphores=lockutils.Semaphores()):
+                shared_counter.bump()
+
+    threads = [threading.Thread(target=work, args=(p,)) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert shared_counter.state() == {
+        "count": 100 * len(paths), "inside": 0, "max": 1}
+
+
+def _probe_locked(path):
+    # Whether another process finds *path* locked (lockf, as oslo).
+    probe = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent("""
+            import fcntl, sys
+            f = open(sys.argv[1], "a")
+            try:
+                fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                print("FREE")
+            except OSError:
+                print("BUSY")
+        """), path], capture_output=True, text=True, timeout=60)
+    return probe.stdout.strip() == "BUSY"
+
+
+def test_relative_lock_path_means_what_it_means_at_the_call(
+        lockutils, impl, tmp_path, monkeypatch):
+    # As oslo: a relative lock_path is relative to the working directory
+    # of the call, not to the one where the lock file was first opened.
+    for d in ("a", "b"):
+        (tmp_path / d / "locks").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "a")
+    plain = lockutils.lock("cwd", external=True, lock_path="locks")
+    core = impl.FileLock(os.path.join("locks", "core"))
+    with plain, core:
+        assert _probe_locked(str(tmp_path / "a" / "locks" / "cwd"))
+    monkeypatch.chdir(tmp_path / "b")
+    with lockutils.lock("cwd", external=True, lock_path="locks"), core:
+        assert _probe_locked(str(tmp_path / "b" / "locks" / "cwd"))
+        assert _probe_locked(str(tmp_path / "b" / "locks" / "core"))
+        assert not _probe_locked(str(tmp_path / "a" / "locks" / "cwd"))
+        assert not _probe_locked(str(tmp_path / "a" / "locks" / "core"))
+    with lockutils.lock("cwd", external=True, lock_path="locks",
+                        blocking=False):
+        assert _probe_locked(str(tmp_path / "b" / "locks" / "cwd"))

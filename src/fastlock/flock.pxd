@@ -1,6 +1,9 @@
 cdef class _LockFile:
     cdef bytes path
     cdef int fd
+    # The open file's (st_dev, st_ino), and the spellings that reached it.
+    cdef tuple key
+    cdef list paths
     # In-process exclusion: one holder (or waiter in the kernel) per file.
     cdef Semaphore sem
     # Reentrancy: the (green) thread holding the file and how many times.
@@ -24,9 +27,10 @@ cdef class _HelperWait:
 cdef class FileLock:
     cdef object _path
     cdef bytes _bpath
+    cdef bint _relative
     cdef _LockFile _entry
 
     cdef bint _acquire(self, bint blocking, object timeout) except -1
-    cdef bint _lock_fd(self, _LockFile entry, bint blocking,
-                       object timeout) except -1
+    cdef int _lock_fd(self, _LockFile entry, bint blocking,
+                      object timeout) except -1
     cdef int _release(self, bint delete) except -1

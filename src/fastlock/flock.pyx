@@ -9,6 +9,12 @@
 # most one thread per process ever touches a descriptor's lock, which also
 # keeps classic (per-process) record locks correct.  Descriptors are cached
 # per path (bounded), so an uncontended acquire is fcntl + fstat + fcntl.
+# They are kept per file, not per spelling: a cache miss opens the path
+# and looks the file's device and inode up, so that every name of one
+# file (a symlinked directory, "//", "..") shares one descriptor and one
+# semaphore; a second descriptor's OFD lock would conflict with ours.
+# A relative path is made absolute with the working directory of the
+# call, as open() would resolve it.
 # The fstat asks whether the locked file still has a name: a lock file
 # unlinked (or renamed over) since we opened it is what other processes
 # no longer lock, so it is never trusted.  fstat, not stat(path): it walks
@@ -27,15 +33,27 @@ import atexit as _atexit
 
 cdef int _setlk = F_OFD_SETLK
 cdef int _setlkw = F_OFD_SETLKW
-cdef dict _lock_files = {}
+cdef dict _lock_files = {}  # path -> _LockFile, any spelling
+cdef dict _by_file = {}  # (st_dev, st_ino) -> _LockFile, one per open file
 cdef Py_ssize_t _max_lock_files = 64  # set below
-cdef object _start_thread = _original("_thread").start_new_thread
+# Spellings remembered per file beyond the first (an alias costs a dict
+# entry, not a descriptor; more spellings than this are looked up again).
+cdef Py_ssize_t _MAX_ALIASES = 8
+cdef set _helper_waits = set()  # _HelperWait still in the kernel
+_start_thread = _original("_thread").start_new_thread  # tests patch it
 
 # _HelperWait.state
 cdef enum:
     _PENDING = 0
     _DONE = 1
     _ABANDONED = 2
+    _FORKED = 3  # in a fork child: the helper thread is gone
+
+# FileLock._lock_fd outcomes
+cdef enum:
+    _NOT_LOCKED = 0
+    _LOCKED = 1
+    _RETRY = 2
 
 
 def _default_cache_size():
@@ -82,10 +100,17 @@ cdef class _LockFile:
     """A cached lock file descriptor and its in-process semaphore."""
 
     def __cinit__(self, bytes path):
+        cdef stat st
         self.path = path
         self.fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o666)
         if self.fd < 0:
             _raise_errno(errno, path)
+        if fstat(self.fd, &st) != 0:
+            error = errno
+            self.discard()
+            _raise_errno(error, path)
+        self.key = (st.st_dev, st.st_ino)
+        self.paths = [path]
         self.sem = Semaphore()
 
     cdef bint same_file(self) noexcept:
@@ -119,8 +144,11 @@ cdef inline bint _is_idle(_LockFile entry) noexcept:
 
 cdef int _drop(_LockFile entry) except -1:
     entry.discard()
-    if _lock_files.get(entry.path) is entry:
-        del _lock_files[entry.path]
+    for path in entry.paths:
+        if _lock_files.get(path) is entry:
+            del _lock_files[path]
+    if _by_file.get(entry.key) is entry:
+        del _by_file[entry.key]
     return 0
 
 
@@ -129,8 +157,8 @@ cdef int _evict(Py_ssize_t keep) except -1:
     # used since the last eviction (second chance), then any idle one.
     cdef _LockFile entry
     for second_round in (False, True):
-        for entry in list(_lock_files.values()):
-            if len(_lock_files) <= keep:
+        for entry in list(_by_file.values()):
+            if len(_by_file) <= keep:
                 return 0
             if not _is_idle(entry):
                 continue
@@ -143,20 +171,39 @@ cdef int _evict(Py_ssize_t keep) except -1:
 
 cdef _LockFile _lock_file(bytes path):
     cdef _LockFile entry = _lock_files.get(path)
+    cdef _LockFile known
     if entry is not None:
         entry.used = True
         return entry
-    if len(_lock_files) >= _max_lock_files:
+    if len(_by_file) >= _max_lock_files:
         _evict(_max_lock_files * 3 // 4)
     try:
         entry = _LockFile(path)
     except OSError as exc:
-        if exc.errno not in (EMFILE, ENFILE) or not _lock_files:
+        if exc.errno not in (EMFILE, ENFILE) or not _by_file:
             raise
         _evict(0)  # out of descriptors: give back all we can and retry
         entry = _LockFile(path)
+    known = _by_file.get(entry.key)
+    if known is not None:
+        # Another spelling of a file we have open: use that one.
+        entry.discard()
+        if len(known.paths) > _MAX_ALIASES:
+            forgotten = known.paths.pop(1)
+            if _lock_files.get(forgotten) is known:
+                del _lock_files[forgotten]
+        known.paths.append(path)
+        known.used = True
+        _lock_files[path] = known
+        return known
     _lock_files[path] = entry
+    _by_file[entry.key] = entry
     return entry
+
+
+cdef bytes _absolute(bytes path):
+    # What open() would resolve a relative path against right now.
+    return _os.path.join(_os.getcwdb(), path)
 
 
 def set_lock_file_cache_size(size):
@@ -196,6 +243,7 @@ cdef class _HelperWait:
                 error = _fcntl_lock(fd, F_WRLCK, True)
         # Back under the GIL: this block and the waiter's give-up check
         # cannot interleave.
+        _helper_waits.discard(self)
         if self.state == _ABANDONED:
             if error == 0:
                 _fcntl_lock(fd, F_UNLCK, False)
@@ -232,6 +280,7 @@ cdef class FileLock:
             raise ValueError("lock path must not be empty")
         self._path = path
         self._bpath = bpath
+        self._relative = not bpath.startswith(b"/")
 
     @property
     def path(self):
@@ -272,7 +321,10 @@ cdef class FileLock:
                 deadline = _monotonic() + <double>timeout
         me = PyGreenlet_GetCurrent()
         while True:
-            entry = _lock_file(self._bpath)
+            if self._relative:
+                entry = _lock_file(_absolute(self._bpath))
+            else:
+                entry = _lock_file(self._bpath)
             if entry.owner is me:
                 entry.count += 1
                 self._entry = entry
@@ -280,36 +332,40 @@ cdef class FileLock:
             if not entry.sem._acquire(blocking, timeout):
                 return False
             if entry.fd >= 0:
-                if not self._lock_fd(entry, blocking, timeout):
+                outcome = self._lock_fd(entry, blocking, timeout)
+                if outcome == _NOT_LOCKED:
                     return False  # _lock_fd gave the semaphore back
-                if entry.still_linked():
-                    entry.owner = me
-                    entry.count = 1
-                    self._entry = entry
-                    return True
-                # Unlinked or renamed over since we opened it: lock the
-                # file now at the path instead.
-                _fcntl_lock(entry.fd, F_UNLCK, False)
-                _drop(entry)
+                if outcome == _LOCKED:
+                    if entry.still_linked():
+                        entry.owner = me
+                        entry.count = 1
+                        self._entry = entry
+                        return True
+                    # Unlinked or renamed over since we opened it: lock
+                    # the file now at the path instead.
+                    _fcntl_lock(entry.fd, F_UNLCK, False)
+                    _drop(entry)
+                # else _RETRY: a fork child lost its kernel wait
             # else: dropped while we waited for the semaphore
             entry.sem._release()
             if timeout is not None:
                 timeout = max(0.0, deadline - _monotonic())
 
-    cdef bint _lock_fd(self, _LockFile entry, bint blocking,
-                       object timeout) except -1:
+    cdef int _lock_fd(self, _LockFile entry, bint blocking,
+                      object timeout) except -1:
         # Lock the descriptor; called holding entry.sem, which stays held
-        # on success and is given back (or left to the helper) otherwise.
+        # on _LOCKED and _RETRY and is given back (or left to the helper)
+        # on _NOT_LOCKED or an exception.
         cdef int error = _fcntl_lock(entry.fd, F_WRLCK, False)
         cdef _HelperWait helper
         if error == 0:
-            return True
+            return _LOCKED
         if error != EAGAIN and error != EACCES:
             entry.sem._release()
             _raise_errno(error, entry.path)
         if not blocking or timeout == 0:
             entry.sem._release()
-            return False
+            return _NOT_LOCKED
         if timeout is None and _current_hub() is None:
             try:
                 while True:
@@ -318,14 +374,23 @@ cdef class FileLock:
                     if error != EINTR:
                         break
                     PyErr_CheckSignals()  # may raise KeyboardInterrupt
+                if error and entry.fd < 0:
+                    return _RETRY  # a signal handler forked: we are the child
                 if error:
                     _raise_errno(error, entry.path)
             except BaseException:
                 entry.sem._release()
                 raise
-            return True
+            return _LOCKED
         helper = _HelperWait(entry)
-        _start_thread(helper.run, ())
+        _helper_waits.add(helper)
+        try:
+            _start_thread(helper.run, ())  # switch point
+        except BaseException:
+            # No thread (thread or memory limits): leave nothing behind.
+            _helper_waits.discard(helper)
+            entry.sem._release()
+            raise
         try:
             helper.done._acquire(True, timeout)  # switch point
         except BaseException:
@@ -333,17 +398,19 @@ cdef class FileLock:
             if helper.state == _PENDING:
                 helper.state = _ABANDONED
             else:
-                if helper.error == 0:
+                if helper.error == 0 and helper.state == _DONE:
                     _fcntl_lock(entry.fd, F_UNLCK, False)
                 entry.sem._release()
             raise
         if helper.state == _PENDING:
             helper.state = _ABANDONED  # timed out: the helper cleans up
-            return False
+            return _NOT_LOCKED
+        if helper.state == _FORKED:
+            return _RETRY
         if helper.error:
             entry.sem._release()
             _raise_errno(helper.error, entry.path)
-        return True
+        return _LOCKED
 
     def release(self, delete=False):
         """Release the lock.
@@ -467,10 +534,18 @@ def _use_ofd_locks(flag):
 def _forget_lock_files():
     # In a fork child the cached descriptors share their open file
     # descriptions (and so their locks) with the parent: close them
-    # without unlocking, and open afresh when needed.
-    for entry in _lock_files.values():
+    # without unlocking, and open afresh when needed.  Kernel waits of
+    # helper threads died with the threads: their waiters try again.
+    cdef _HelperWait helper
+    for entry in _by_file.values():
         (<_LockFile>entry).discard()
     _lock_files.clear()
+    _by_file.clear()
+    for helper in list(_helper_waits):
+        if helper.state == _PENDING:
+            helper.state = _FORKED
+            helper.done._release()  # switch point (wakes the waiter)
+    _helper_waits.clear()
 
 
 def _close_lock_files():

@@ -68,6 +68,29 @@ cdef class Registry:
         return len(self._entries)
 
 
+cdef int _renew_waker_after_fork() except -1:
+    # The child inherits the hub's waker pipe, shared with the parent: a
+    # byte posted in one process could be drained by the other, and its
+    # waiter never woken.  Give the child's waker a pipe of its own.  The
+    # old one stays open and registered: the hub's epoll set is shared
+    # with the parent too, so unregistering it would deafen the parent's
+    # hub; its events now only make the waker read its new pipe.
+    cdef _HubWaker waker
+    cdef char byte = 0
+    hubs = _sys_modules.get("eventlet.hubs")
+    hub = None if hubs is None else getattr(hubs._threadlocal, "hub", None)
+    waker = getattr(hub, "_fastlock_waker_c", None)
+    if waker is None:
+        return 0
+    waker._rfd, waker._wfd = _os.pipe()
+    _os.set_blocking(waker._rfd, False)
+    _os.set_blocking(waker._wfd, False)
+    hub.add(hub.READ, waker._rfd, waker._drain, waker._fail, _noop)
+    if waker._pending:
+        write(waker._wfd, &byte, 1)  # posted before the fork: drain them
+    return 0
+
+
 def _after_fork_in_child():
     """Release what the vanished OS threads held, in every registry.
 
@@ -77,6 +100,7 @@ def _after_fork_in_child():
     """
     cdef Registry registry
     cdef Semaphore sem
+    _renew_waker_after_fork()
     root = _root(PyGreenlet_GetCurrent())
     for owner in [o for o in _held if _root(o) is not root]:
         del _held[owner]

@@ -100,7 +100,7 @@ cdef class _Waiter:
     cdef int park(self, object timeout) except -1:
         cdef object timer = None
         if timeout is not None and timeout > _LONGEST_PARK:
-            timeout = _LONGEST_PARK  # the caller parks again until its deadline
+            timeout = _LONGEST_PARK  # parked again until the deadline
         if self.lock is not None:
             # switch point: releases the GIL while blocked
             self.lock.acquire(True, -1 if timeout is None else timeout)
