@@ -592,19 +592,21 @@ class _LockFile:
 
     __slots__ = ("path", "fd", "key", "paths", "sem", "owner", "count", "used")
 
-    def __init__(self, path: bytes) -> None:
+    def __init__(self, path: bytes, given: bytes) -> None:
+        # *path* is absolute; *given* is opened, as the caller spelled it
+        # (a relative path may work where the absolute one is too long).
         self.path = path
         try:
             self.fd: int = _os.open(
-                path, _os.O_RDWR | _os.O_CREAT | _os.O_CLOEXEC, 0o666
+                given, _os.O_RDWR | _os.O_CREAT | _os.O_CLOEXEC, 0o666
             )
         except OSError as exc:
-            _raise_errno(cast(int, exc.errno), path)  # a str filename, as _core_c
+            _raise_errno(cast(int, exc.errno), given)  # a str filename, as _core_c
         try:
             st = _os.fstat(self.fd)
         except OSError as exc:
             self.discard()
-            _raise_errno(cast(int, exc.errno), path)
+            _raise_errno(cast(int, exc.errno), given)
         # The open file, and the spellings that reached it.
         self.key = (st.st_dev, st.st_ino)
         self.paths = [path]
@@ -671,7 +673,7 @@ def _evict(keep: int) -> None:
             _drop(entry)
 
 
-def _lock_file(path: bytes) -> _LockFile:
+def _lock_file(path: bytes, given: bytes) -> _LockFile:
     with _guard:
         entry = _lock_files.get(path)
         if entry is not None:
@@ -680,12 +682,12 @@ def _lock_file(path: bytes) -> _LockFile:
         if len(_by_file) >= _max_lock_files:
             _evict(_max_lock_files * 3 // 4)
         try:
-            entry = _LockFile(path)
+            entry = _LockFile(path, given)
         except OSError as exc:
             if exc.errno not in (_errno.EMFILE, _errno.ENFILE) or not _by_file:
                 raise
             _evict(0)  # out of descriptors: give back all we can, retry
-            entry = _LockFile(path)
+            entry = _LockFile(path, given)
         known = _by_file.get(entry.key)
         if known is not None:
             # Another spelling of a file we have open: use that one.
@@ -829,9 +831,9 @@ class FileLock:
         me = _getcurrent()
         while True:
             if self._relative:
-                entry = _lock_file(_absolute(self._bpath))
+                entry = _lock_file(_absolute(self._bpath), self._bpath)
             else:
-                entry = _lock_file(self._bpath)
+                entry = _lock_file(self._bpath, self._bpath)
             if entry.owner is me:
                 entry.count += 1
                 self._entry = entry

@@ -870,3 +870,19 @@ def test_relative_lock_path_means_what_it_means_at_the_call(
     with lockutils.lock("cwd", external=True, lock_path="locks",
                         blocking=False):
         assert _probe_locked(str(tmp_path / "b" / "locks" / "cwd"))
+
+
+def test_relative_lock_path_under_a_cwd_deeper_than_path_max(
+        lockutils, tmp_path, monkeypatch):
+    # open() takes a relative path there, while the absolute one is too
+    # long for any system call (ENAMETOOLONG): as oslo, it must work.
+    monkeypatch.chdir(tmp_path)
+    for _ in range(24):
+        os.mkdir("d" * 200)
+        os.chdir("d" * 200)
+    assert len(os.getcwdb()) > os.pathconf("/", "PC_PATH_MAX")
+    with lockutils.lock("deep", external=True, lock_path="locks"):
+        assert os.path.exists(os.path.join("locks", "deep"))
+    with lockutils.lock("deep", external=True, lock_path="locks",
+                        blocking=False):
+        pass

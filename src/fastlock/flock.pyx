@@ -99,16 +99,18 @@ cdef int _raise_errno(int error, bytes path) except -1:
 cdef class _LockFile:
     """A cached lock file descriptor and its in-process semaphore."""
 
-    def __cinit__(self, bytes path):
+    def __cinit__(self, bytes path, bytes given):
+        # *path* is absolute; *given* is opened, as the caller spelled it
+        # (a relative path may work where the absolute one is too long).
         cdef stat st
         self.path = path
-        self.fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o666)
+        self.fd = open(given, O_RDWR | O_CREAT | O_CLOEXEC, 0o666)
         if self.fd < 0:
-            _raise_errno(errno, path)
+            _raise_errno(errno, given)
         if fstat(self.fd, &st) != 0:
             error = errno
             self.discard()
-            _raise_errno(error, path)
+            _raise_errno(error, given)
         self.key = (st.st_dev, st.st_ino)
         self.paths = [path]
         self.sem = Semaphore()
@@ -169,7 +171,7 @@ cdef int _evict(Py_ssize_t keep) except -1:
     return 0
 
 
-cdef _LockFile _lock_file(bytes path):
+cdef _LockFile _lock_file(bytes path, bytes given):
     cdef _LockFile entry = _lock_files.get(path)
     cdef _LockFile known
     if entry is not None:
@@ -178,12 +180,12 @@ cdef _LockFile _lock_file(bytes path):
     if len(_by_file) >= _max_lock_files:
         _evict(_max_lock_files * 3 // 4)
     try:
-        entry = _LockFile(path)
+        entry = _LockFile(path, given)
     except OSError as exc:
         if exc.errno not in (EMFILE, ENFILE) or not _by_file:
             raise
         _evict(0)  # out of descriptors: give back all we can and retry
-        entry = _LockFile(path)
+        entry = _LockFile(path, given)
     known = _by_file.get(entry.key)
     if known is not None:
         # Another spelling of a file we have open: use that one.
@@ -322,9 +324,9 @@ cdef class FileLock:
         me = PyGreenlet_GetCurrent()
         while True:
             if self._relative:
-                entry = _lock_file(_absolute(self._bpath))
+                entry = _lock_file(_absolute(self._bpath), self._bpath)
             else:
-                entry = _lock_file(self._bpath)
+                entry = _lock_file(self._bpath, self._bpath)
             if entry.owner is me:
                 entry.count += 1
                 self._entry = entry
