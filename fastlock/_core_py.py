@@ -487,7 +487,6 @@ def _after_fork_in_child() -> None:
     """
     global _guard
     _guard = _allocate_lock()  # may have been held by a vanished thread
-    _renew_waker_after_fork()
     root = _root(_getcurrent())
     woken = []
     with _guard:
@@ -498,6 +497,7 @@ def _after_fork_in_child() -> None:
                 woken.extend(sem._forget_threads_but(root))
     for waiter in woken:
         waiter.wake()
+    _renew_waker_after_fork()  # last: the locks are freed even if it raises
 
 
 _os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -571,6 +571,8 @@ def _fcntl_lock(fd: int, arg: bytes, wait: bool) -> int:
     # Returns 0 or an errno value.  fcntl.fcntl retries on EINTR itself
     # and raises what a signal handler raises.
     global _setlk, _setlkw
+    if fd < 0:  # closed by a fork child's clean-up; fcntl.fcntl raises
+        return _errno.EBADF
     try:
         _fcntl.fcntl(fd, _setlkw if wait else _setlk, arg)
         return 0
@@ -740,6 +742,7 @@ class _HelperWait:
         self.entry = entry
         self.done = Semaphore()
         self.done.acquire()
+        self.waiter = _getcurrent()  # the (green) thread waiting for it
         self.state = _PENDING
         self.error = 0
 
@@ -772,10 +775,12 @@ class FileLock:
     """An exclusive lock on a lock file, for threads, green threads and
     processes alike.
 
-    Every ``FileLock`` of one path in a process shares one cached
-    descriptor and one in-process semaphore; the (green) thread holding
-    the file may acquire it again through another ``FileLock`` (the
-    file is unlocked at the outermost release).  A process that dies
+    Every ``FileLock`` of one file in a process, whatever the spelling
+    of its path, shares one cached descriptor and one in-process
+    semaphore; the (green) thread holding the file may acquire it again
+    through another ``FileLock`` (the file is unlocked at the outermost
+    release).  A relative path is resolved at each acquire, against the
+    working directory of the moment.  A process that dies
     holding the lock releases it.
 
     Waits block in the kernel: an OS thread without a timeout waits in
@@ -822,13 +827,17 @@ class FileLock:
         :raises RuntimeError: if this object already holds the lock.
         :raises OSError: if the lock file cannot be opened or locked.
         """
+        me = _getcurrent()
         if self._entry is not None:
-            raise RuntimeError(
-                "lock on %r is already held by this object" % (self._path,)
-            )
+            if self._entry.fd >= 0 or _root(self._entry.owner) is _root(me):
+                raise RuntimeError(
+                    "lock on %r is already held by this object" % (self._path,)
+                )
+            # A fork child, and the thread that held it through this
+            # object (one shared per name by lock()) is gone.
+            self._entry = None
         timeout = _check_timeout(blocking, timeout)
         deadline = None if timeout is None else _monotonic() + timeout
-        me = _getcurrent()
         while True:
             if self._relative:
                 entry = _lock_file(_absolute(self._bpath), self._bpath)
@@ -1044,9 +1053,11 @@ def _forget_lock_files() -> None:
     _by_file.clear()
     forked = [h for h in _helper_waits if h.state == _PENDING]
     _helper_waits.clear()
+    root = _root(_getcurrent())
     for helper in forked:
         helper.state = _FORKED
-        helper.done.release()  # wakes the waiter
+        if _root(helper.waiter) is root:  # else its thread is gone too
+            helper.done.release()  # wakes the waiter
 
 
 def _close_lock_files() -> None:

@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+import traceback
 from unittest import mock
 
 import pytest
@@ -709,6 +710,53 @@ def test_fork_during_a_kernel_wait_lets_the_child_wait_itself(
         signal.signal(signal.SIGALRM, old)
     assert got and len(children) == 1
     lock.release()
+    _, status = os.waitpid(children[0], 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_fork_while_waiting_for_a_name_another_thread_holds(
+        lockutils, lock_path):
+    # lock(name, external=True) hands out one object per name.  A signal
+    # handler forks while the main thread waits for the name that another
+    # thread holds through that object: in the child that thread is gone,
+    # the main thread gets the name, and the object's file lock must not
+    # count as "already held by this object".
+    taken, release = threading.Event(), threading.Event()
+
+    def hold():
+        with lockutils.lock("shared", external=True, lock_path=lock_path):
+            taken.set()
+            release.wait(30)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    assert taken.wait(10)
+    parent = os.getpid()
+    children = []
+
+    def fork_now(signum, frame):
+        pid = os.fork()
+        if pid:
+            children.append(pid)
+            threading.Timer(0.5, release.set).start()
+
+    old = signal.signal(signal.SIGALRM, fork_now)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        try:
+            with lockutils.lock("shared", external=True, lock_path=lock_path):
+                if os.getpid() != parent:  # pragma: no cover - child
+                    os._exit(0)
+        except BaseException:
+            if os.getpid() != parent:  # pragma: no cover - child
+                traceback.print_exc()
+                os._exit(1)
+            raise
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    t.join(10)
+    assert len(children) == 1
     _, status = os.waitpid(children[0], 0)
     assert os.waitstatus_to_exitcode(status) == 0
 

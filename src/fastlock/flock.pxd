@@ -20,6 +20,7 @@ cdef class _LockFile:
 cdef class _HelperWait:
     cdef _LockFile entry
     cdef Semaphore done
+    cdef object waiter  # the (green) thread waiting for it
     cdef int state
     cdef int error
 

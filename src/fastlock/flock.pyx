@@ -236,6 +236,7 @@ cdef class _HelperWait:
         self.entry = entry
         self.done = Semaphore()
         self.done._acquire(True, None)
+        self.waiter = PyGreenlet_GetCurrent()
 
     def run(self):
         cdef int fd = self.entry.fd
@@ -260,10 +261,12 @@ cdef class FileLock:
     """An exclusive lock on a lock file, for threads, green threads and
     processes alike.
 
-    Every ``FileLock`` of one path in a process shares one cached
-    descriptor and one in-process semaphore; the (green) thread holding
-    the file may acquire it again through another ``FileLock`` (the
-    file is unlocked at the outermost release).  A process that dies
+    Every ``FileLock`` of one file in a process, whatever the spelling
+    of its path, shares one cached descriptor and one in-process
+    semaphore; the (green) thread holding the file may acquire it again
+    through another ``FileLock`` (the file is unlocked at the outermost
+    release).  A relative path is resolved at each acquire, against the
+    working directory of the moment.  A process that dies
     holding the lock releases it.
 
     Waits block in the kernel: an OS thread without a timeout waits in
@@ -314,14 +317,19 @@ cdef class FileLock:
     cdef bint _acquire(self, bint blocking, object timeout) except -1:
         cdef _LockFile entry
         cdef double deadline = 0
+        me = PyGreenlet_GetCurrent()
         if self._entry is not None:
-            raise RuntimeError(
-                "lock on %r is already held by this object" % (self._path,))
+            if self._entry.fd >= 0 or _root(self._entry.owner) is _root(me):
+                raise RuntimeError(
+                    "lock on %r is already held by this object"
+                    % (self._path,))
+            # A fork child, and the thread that held it through this
+            # object (one shared per name by lock()) is gone.
+            self._entry = None
         if timeout is not None:
             timeout = _check_timeout(blocking, timeout)
             if timeout is not None:
                 deadline = _monotonic() + <double>timeout
-        me = PyGreenlet_GetCurrent()
         while True:
             if self._relative:
                 entry = _lock_file(_absolute(self._bpath), self._bpath)
@@ -543,10 +551,12 @@ def _forget_lock_files():
         (<_LockFile>entry).discard()
     _lock_files.clear()
     _by_file.clear()
+    root = _root(PyGreenlet_GetCurrent())
     for helper in list(_helper_waits):
         if helper.state == _PENDING:
             helper.state = _FORKED
-            helper.done._release()  # switch point (wakes the waiter)
+            if _root(helper.waiter) is root:  # else its thread is gone too
+                helper.done._release()  # switch point (wakes the waiter)
     _helper_waits.clear()
 
 

@@ -100,7 +100,6 @@ def _after_fork_in_child():
     """
     cdef Registry registry
     cdef Semaphore sem
-    _renew_waker_after_fork()
     root = _root(PyGreenlet_GetCurrent())
     for owner in [o for o in _held if _root(o) is not root]:
         del _held[owner]
@@ -110,6 +109,7 @@ def _after_fork_in_child():
             woken.extend(sem._forget_threads_but(root))
     for waiter in woken:
         (<_Waiter>waiter).wake()
+    _renew_waker_after_fork()  # last: the locks are freed even if it raises
 
 
 _os.register_at_fork(after_in_child=_after_fork_in_child)
