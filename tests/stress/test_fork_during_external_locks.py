@@ -1,0 +1,124 @@
+"""A process forks from a signal handler every few milliseconds while its
+threads take and release external locks, contended across the parent and
+its children (some waits timed, so some in helper threads).  Every child
+must go on locking, and exclusion must hold among all of them.
+
+A fork while holding duplicates the holder (as with oslo: the child does
+not own the parent's file lock), so the main thread does not fork inside
+its critical sections, and an acquisition during which the process forked
+is not used by the child.  Protocol of ``test_process_load``: an ``O_EXCL`` marker and a
+read-pause-write counter per name.
+"""
+
+from __future__ import annotations
+
+import json
+
+WORKER = """
+    import json, os, random, signal, sys, threading, time, traceback
+    lock_path, work, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    from fastlock import lockutils
+    state = {"child": 0, "acquisitions": 0, "critical": False}
+    children = []
+    count_lock = threading.Lock()
+
+    def fork_now(signum, frame):
+        if state["child"] or state["critical"]:
+            return
+        pid = os.fork()
+        if pid:
+            children.append(pid)
+            return
+        state["child"] = time.monotonic() + 0.2  # lock for a while, exit
+        state["acquisitions"] = 0
+
+    def critical(name):
+        marker = os.path.join(work, name + ".inside")
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        counter = os.path.join(work, name + ".count")
+        try:
+            with open(counter) as f:
+                value = int(f.read())
+        except FileNotFoundError:
+            value = 0
+        time.sleep(0)
+        with open(counter, "w") as f:
+            f.write(str(value + 1))
+        os.close(fd)
+        os.unlink(marker)
+
+    def loop(deadline, rng):
+        while time.monotonic() < (state["child"] or deadline):
+            child_before = state["child"]
+            name = "n%d" % rng.randrange(2)
+            timeout = rng.choice((None, 5))
+            main = threading.current_thread() is threading.main_thread()
+            with lockutils.lock(name, external=True, lock_path=lock_path,
+                                timeout=timeout):
+                if main:  # Python signal handlers run in it only
+                    state["critical"] = True
+                try:
+                    if state["child"] == child_before:
+                        critical(name)
+                        with count_lock:
+                            state["acquisitions"] += 1
+                finally:
+                    if main:
+                        state["critical"] = False
+
+    def finish():
+        with open(os.path.join(work, "%d.acq" % os.getpid()), "w") as f:
+            f.write(str(state["acquisitions"]))
+
+    print("READY", flush=True)
+    sys.stdin.readline()
+    deadline = time.monotonic() + seconds
+    other = threading.Thread(target=loop, args=(deadline, random.Random()))
+    other.start()  # a second thread: gone in the children
+    signal.signal(signal.SIGALRM, fork_now)
+    signal.setitimer(signal.ITIMER_REAL, 0.03, 0.047)
+    code = 1
+    try:
+        loop(deadline, random.Random())
+        code = 0
+    except BaseException:
+        traceback.print_exc()
+    if state["child"]:
+        finish()
+        os._exit(code)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    other.join()
+    finish()
+    failed = 0
+    for pid in children:
+        for _ in range(600):  # 30 s for each
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                failed += os.waitstatus_to_exitcode(status) != 0
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            failed += 1
+    print(json.dumps({"children": len(children), "failed": failed}))
+"""
+
+
+def test_forks_at_any_point_of_external_locking(
+        impl_name, tmp_path, stress_seconds, report, run_together):
+    lock_path, work = tmp_path / "locks", tmp_path / "work"
+    lock_path.mkdir()
+    work.mkdir()
+    [out] = run_together([(impl_name, WORKER, [lock_path, work,
+                                                stress_seconds])],
+                         timeout=stress_seconds + 120)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["children"] >= 5 and result["failed"] == 0, result
+    acquisitions = sum(int(p.read_text()) for p in work.glob("*.acq"))
+    counted = sum(int(p.read_text()) for p in work.glob("*.count"))
+    assert not list(work.glob("*.inside"))
+    assert len(list(work.glob("*.acq"))) == result["children"] + 1
+    assert counted == acquisitions, "lost updates: %d counted of %d" % (
+        counted, acquisitions)
+    report(children=result["children"], acquisitions=acquisitions)
