@@ -619,12 +619,12 @@ class _LockFile:
         self.count = 0
         self.used = False  # second chance for the cache eviction
 
-    def same_file(self) -> bool:
-        # Is the path still our file?  Asked before unlinking it (rare:
+    def same_file(self, path: bytes) -> bool:
+        # Is *path* still our file?  Asked before unlinking it (rare:
         # both stats here rather than one on every open).
         try:
             ours = _os.fstat(self.fd)
-            st = _os.stat(self.path)
+            st = _os.stat(path)
         except OSError:
             return False
         return bool(st.st_dev == ours.st_dev and st.st_ino == ours.st_ino)
@@ -800,6 +800,7 @@ class FileLock:
         self._path = path
         self._bpath = bpath
         self._relative = not bpath.startswith(b"/")
+        self._where = bpath  # the absolute path of the last acquire
         self._entry: _LockFile | None = None
 
     @property
@@ -839,10 +840,13 @@ class FileLock:
         timeout = _check_timeout(blocking, timeout)
         deadline = None if timeout is None else _monotonic() + timeout
         while True:
+            # The path a delete at release unlinks: this spelling's, not
+            # the first one's (hard links are names of one file too).
             if self._relative:
-                entry = _lock_file(_absolute(self._bpath), self._bpath)
+                self._where = _absolute(self._bpath)
             else:
-                entry = _lock_file(self._bpath, self._bpath)
+                self._where = self._bpath
+            entry = _lock_file(self._where, self._bpath)
             if entry.owner is me:
                 entry.count += 1
                 self._entry = entry
@@ -947,9 +951,9 @@ class FileLock:
         try:
             if entry.fd >= 0:  # not dropped in a fork child
                 if delete:
-                    if entry.same_file():
+                    if entry.same_file(self._where):
                         try:
-                            _os.unlink(entry.path)
+                            _os.unlink(self._where)
                         except OSError:
                             pass  # as the compiled core: release anyway
                     with _guard:

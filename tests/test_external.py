@@ -934,3 +934,18 @@ def test_relative_lock_path_under_a_cwd_deeper_than_path_max(
     with lockutils.lock("deep", external=True, lock_path="locks",
                         blocking=False):
         pass
+
+
+def test_release_with_delete_unlinks_the_name_it_was_taken_by(
+        impl, lock_path):
+    # Two hard links are two names of one file, so they share one cached
+    # descriptor; a delete must still unlink the name it was asked for.
+    first = os.path.join(lock_path, "first")
+    second = os.path.join(lock_path, "second")
+    with impl.FileLock(first):
+        pass
+    os.link(first, second)
+    lock = impl.FileLock(second)
+    lock.acquire()
+    lock.release(delete=True)
+    assert os.path.exists(first) and not os.path.exists(second)

@@ -12,7 +12,7 @@ cdef class _LockFile:
     # Second chance for the cache eviction.
     cdef bint used
 
-    cdef bint same_file(self) noexcept
+    cdef bint same_file(self, bytes path) noexcept
     cdef bint still_linked(self) noexcept
     cdef int discard(self) noexcept
 
@@ -29,6 +29,7 @@ cdef class FileLock:
     cdef object _path
     cdef bytes _bpath
     cdef bint _relative
+    cdef bytes _where  # the absolute path of the last acquire
     cdef _LockFile _entry
 
     cdef bint _acquire(self, bint blocking, object timeout) except -1

@@ -115,11 +115,11 @@ cdef class _LockFile:
         self.paths = [path]
         self.sem = Semaphore()
 
-    cdef bint same_file(self) noexcept:
-        # Is the path still our file?  Asked before unlinking it (rare:
+    cdef bint same_file(self, bytes path) noexcept:
+        # Is *path* still our file?  Asked before unlinking it (rare:
         # both stats here rather than one on every open).
         cdef stat ours, st
-        if fstat(self.fd, &ours) != 0 or c_stat(self.path, &st) != 0:
+        if fstat(self.fd, &ours) != 0 or c_stat(path, &st) != 0:
             return False
         return st.st_dev == ours.st_dev and st.st_ino == ours.st_ino
 
@@ -331,10 +331,13 @@ cdef class FileLock:
             if timeout is not None:
                 deadline = _monotonic() + <double>timeout
         while True:
+            # The path a delete at release unlinks: this spelling's, not
+            # the first one's (hard links are names of one file too).
             if self._relative:
-                entry = _lock_file(_absolute(self._bpath), self._bpath)
+                self._where = _absolute(self._bpath)
             else:
-                entry = _lock_file(self._bpath, self._bpath)
+                self._where = self._bpath
+            entry = _lock_file(self._where, self._bpath)
             if entry.owner is me:
                 entry.count += 1
                 self._entry = entry
@@ -447,8 +450,8 @@ cdef class FileLock:
         try:
             if entry.fd >= 0:  # not dropped in a fork child
                 if delete:
-                    if entry.same_file():
-                        unlink(entry.path)
+                    if entry.same_file(self._where):
+                        unlink(self._where)
                     # closing the descriptor releases the lock
                     _drop(entry)
                 else:
