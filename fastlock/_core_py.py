@@ -19,6 +19,7 @@ import collections
 import math
 import sys
 import time
+import types
 import weakref
 from typing import Any, Literal, cast
 
@@ -31,12 +32,15 @@ __all__ = [
 
 
 def _original(module_name: str) -> Any:
-    # Look the module up at import time: eventlet patches ``_thread`` and
-    # ``os`` in place, so a later ``import _thread`` may be the green one.
+    # eventlet's monkey_patch() replaces functions of ``_thread`` and ``os``
+    # in place, before or after our import: keep a copy of the functions
+    # themselves as they are now (eventlet's originals if it already ran).
     patcher = sys.modules.get("eventlet.patcher")
     if patcher is not None:
-        return patcher.original(module_name)
-    return __import__(module_name)
+        module = patcher.original(module_name)
+    else:
+        module = __import__(module_name)
+    return types.SimpleNamespace(**vars(module))
 
 
 _thread = _original("_thread")

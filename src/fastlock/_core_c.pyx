@@ -23,6 +23,7 @@ cdef extern from "pythread.h":
 import sys
 from collections import deque
 from time import monotonic as _monotonic
+from types import SimpleNamespace
 from weakref import WeakSet
 
 PyGreenlet_Import()
@@ -34,11 +35,14 @@ __all__ = [
 
 
 def _original(module_name):
-    # eventlet patches ``_thread`` and ``os`` in place; take the originals.
+    # See _core_py._original: a copy of the functions, not the module that
+    # eventlet's monkey_patch() may patch in place after our import.
     patcher = sys.modules.get("eventlet.patcher")
     if patcher is not None:
-        return patcher.original(module_name)
-    return __import__(module_name)
+        module = patcher.original(module_name)
+    else:
+        module = __import__(module_name)
+    return SimpleNamespace(**vars(module))
 
 
 cdef object _os = _original("os")
