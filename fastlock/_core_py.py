@@ -133,7 +133,14 @@ class _HubWaker:
         return waker
 
     def post(self, waiter: _Waiter) -> None:
-        self._pending.append(waiter)
+        # The last resort of _Waiter.wake: the finally makes sure that a
+        # queued waiter is drained even if a signal handler raises here.
+        try:
+            self._pending.append(waiter)
+        finally:
+            self._arm()
+
+    def _arm(self) -> None:
         try:
             _os.write(self._wfd, b"\0")
         except BlockingIOError:
@@ -145,8 +152,15 @@ class _HubWaker:
                 pass
         except BlockingIOError:
             pass
-        while self._pending:
-            self._pending.popleft().resume()
+        try:
+            while self._pending:
+                self._pending.popleft().resume()
+        except BaseException:
+            # A resumed green thread (or a signal handler) raised into the
+            # hub: the waiters still queued must not wait for the next post.
+            if self._pending:
+                self._arm()
+            raise
 
     def _fail(self, exc: BaseException) -> None:  # pragma: no cover
         raise exc
@@ -156,7 +170,7 @@ class _Waiter:
     """One blocked acquire: parked on a native lock or on a hub."""
 
     __slots__ = (
-        "lock", "glet", "hub", "thread", "parked", "granted", "woken",
+        "lock", "glet", "hub", "waker", "thread", "parked", "granted", "woken",
     )
 
     def __init__(self, hub: Any) -> None:
@@ -169,6 +183,9 @@ class _Waiter:
             self.lock.acquire()
         else:
             self.lock = None
+            # Made here, in the hub's own thread and before the waiter is
+            # queued: eventlet hubs must not be touched from other threads.
+            self.waker = _HubWaker.for_hub(hub)
             self.thread = _get_ident()
             self.parked = True
 
@@ -179,14 +196,13 @@ class _Waiter:
         if self.lock is not None:
             self.lock.acquire(True, -1 if timeout is None else timeout)
             return
-        # Register the cross-thread waker from the hub's own thread: eventlet
-        # hubs must not be touched from other threads.
-        _HubWaker.for_hub(self.hub)
         self.parked = True  # again, after a timer that was only a step
         timer = None
-        if timeout is not None:
-            timer = self.hub.schedule_call_global(timeout, self.resume)
         try:
+            if timeout is not None:
+                # A signal handler may raise once the timer is set: the
+                # finally below then makes it a stale call.
+                timer = self.hub.schedule_call_global(timeout, self.resume)
             while self.parked:
                 self.hub.switch()
         finally:
@@ -202,12 +218,21 @@ class _Waiter:
             self.glet.switch()
 
     def wake(self) -> None:
+        # The waiter was handed a permit or a chance at one: it must be
+        # resumed even when this raises.
         if self.lock is not None:
             self.lock.release()
         elif _get_ident() == self.thread:
-            self.hub.schedule_call_global(0, self.resume)
+            try:
+                self.hub.schedule_call_global(0, self.resume)
+            except BaseException:
+                # Raised by a signal handler, before or after the timer
+                # was set: resume through the waker too (a second resume
+                # is a stale call), then let the exception go on.
+                self.waker.post(self)
+                raise
         else:
-            _HubWaker.for_hub(self.hub).post(self)
+            self.waker.post(self)
 
 
 class Semaphore:
@@ -349,18 +374,22 @@ class Semaphore:
         # The waiter left with an exception: give back what it was given
         # so that no wake-up is lost.
         wake = None
-        with _guard:
-            if waiter.granted:
-                self._disown()
-                wake = self._hand_off()
-            elif waiter.woken:
-                if self._value > 0 and self._waiters:
-                    wake = self._waiters.popleft()
-                    wake.woken = True
-            else:
-                self._waiters.remove(waiter)
-        if wake is not None:
-            wake.wake()
+        try:
+            with _guard:
+                if waiter.granted:
+                    self._disown()
+                    wake = self._hand_off()
+                elif waiter.woken:
+                    if self._value > 0 and self._waiters:
+                        wake = self._waiters.popleft()
+                        wake.woken = True
+                else:
+                    self._waiters.remove(waiter)
+        finally:
+            # In a finally: a signal handler raising once the hand-off is
+            # made must not keep the new owner asleep.
+            if wake is not None:
+                wake.wake()
 
     def _hand_off(self) -> _Waiter | None:
         # Called under _guard after a permit was disowned.
@@ -396,11 +425,16 @@ class Semaphore:
 
         :raises ValueError: if no permit is held.
         """
-        with _guard:
-            self._disown()
-            waiter = self._hand_off()
-        if waiter is not None:
-            waiter.wake()
+        waiter = None
+        try:
+            with _guard:
+                self._disown()
+                waiter = self._hand_off()
+        finally:
+            # In a finally: a signal handler raising once the hand-off is
+            # made must not keep the new owner asleep.
+            if waiter is not None:
+                waiter.wake()
 
     def __enter__(self) -> Semaphore:
         self.acquire()
@@ -499,9 +533,15 @@ def _after_fork_in_child() -> None:
         for registry in list(_registries):
             for sem in list(registry._entries.values()):
                 woken.extend(sem._forget_threads_but(root))
+    error: BaseException | None = None
     for waiter in woken:
-        waiter.wake()
+        try:
+            waiter.wake()
+        except BaseException as exc:  # the waiter is resumed all the same
+            error = error or exc
     _renew_waker_after_fork()  # last: the locks are freed even if it raises
+    if error is not None:
+        raise error
 
 
 _os.register_at_fork(after_in_child=_after_fork_in_child)

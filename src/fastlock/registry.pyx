@@ -107,9 +107,15 @@ def _after_fork_in_child():
     for registry in list(_registries):
         for sem in list(registry._entries.values()):
             woken.extend(sem._forget_threads_but(root))
+    error = None
     for waiter in woken:
-        (<_Waiter>waiter).wake()
+        try:
+            (<_Waiter>waiter).wake()
+        except BaseException as exc:  # the waiter is resumed all the same
+            error = error or exc
     _renew_waker_after_fork()  # last: the locks are freed even if it raises
+    if error is not None:
+        raise error
 
 
 _os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,5 +1,15 @@
+cdef class _HubWaker:
+    cdef object _pending
+    cdef int _rfd
+    cdef int _wfd
+
+    cdef int post(self, _Waiter waiter) except -1
+    cdef void _arm(self) noexcept
+
+
 cdef class _Waiter:
     cdef object lock
+    cdef _HubWaker waker
     cdef object glet
     cdef object hub
     cdef unsigned long thread

@@ -47,10 +47,6 @@ cdef object _root(object glet):
 cdef class _HubWaker:
     """Wakes green waiters of one hub from other OS threads."""
 
-    cdef object _pending
-    cdef int _rfd
-    cdef int _wfd
-
     def __cinit__(self, hub):
         self._pending = deque()
         self._rfd, self._wfd = _os.pipe()
@@ -59,18 +55,30 @@ cdef class _HubWaker:
         hub.add(hub.READ, self._rfd, self._drain, self._fail, _noop)
 
     cdef int post(self, _Waiter waiter) except -1:
-        cdef char byte = 0
+        # Runs no Python code, so it cannot be cut short by an exception
+        # from a signal handler: the last resort of _Waiter.wake.
         self._pending.append(waiter)
+        self._arm()
+        return 0
+
+    cdef void _arm(self) noexcept:
+        cdef char byte = 0
         # A full pipe (EAGAIN) already guarantees a pending drain.
         write(self._wfd, &byte, 1)
-        return 0
 
     def _drain(self, fileno):
         cdef char buf[4096]
         while read(self._rfd, buf, sizeof(buf)) > 0:
             pass
-        while self._pending:
-            (<_Waiter>self._pending.popleft()).resume()  # switch point
+        try:
+            while self._pending:
+                (<_Waiter>self._pending.popleft()).resume()  # switch point
+        except BaseException:
+            # A resumed green thread (or a signal handler) raised into the
+            # hub: the waiters still queued must not wait for the next post.
+            if self._pending:
+                self._arm()
+            raise
 
     def _fail(self, exc):  # pragma: no cover
         raise exc
@@ -94,6 +102,9 @@ cdef class _Waiter:
             self.lock = _allocate_lock()
             self.lock.acquire()
         else:
+            # Made here, in the hub's own thread and before the waiter is
+            # queued: eventlet hubs must not be touched from other threads.
+            self.waker = _waker_for(hub)  # switch point (first time only)
             self.thread = PyThread_get_thread_ident()
             self.parked = True
 
@@ -105,13 +116,12 @@ cdef class _Waiter:
             # switch point: releases the GIL while blocked
             self.lock.acquire(True, -1 if timeout is None else timeout)
             return 0
-        # Register the cross-thread waker from the hub's own thread: eventlet
-        # hubs must not be touched from other threads.
-        _waker_for(self.hub)
         self.parked = True  # again, after a timer that was only a step
-        if timeout is not None:
-            timer = self.hub.schedule_call_global(timeout, self.resume)
         try:
+            if timeout is not None:
+                # switch point: a signal handler may raise once the timer
+                # is set; the finally below then makes it a stale call.
+                timer = self.hub.schedule_call_global(timeout, self.resume)
             while self.parked:
                 self.hub.switch()  # switch point
         finally:
@@ -128,12 +138,21 @@ cdef class _Waiter:
             self.glet.switch()  # switch point
 
     cdef int wake(self) except -1:
+        # The waiter was handed a permit or a chance at one: it must be
+        # resumed even when this raises.
         if self.lock is not None:
             self.lock.release()
         elif PyThread_get_thread_ident() == self.thread:
-            self.hub.schedule_call_global(0, self.resume)  # switch point
+            try:
+                self.hub.schedule_call_global(0, self.resume)  # switch point
+            except BaseException:
+                # Raised by a signal handler, before or after the timer
+                # was set: resume through the waker too (a second resume
+                # is a stale call), then let the exception go on.
+                self.waker.post(self)
+                raise
         else:
-            _waker_for(self.hub).post(self)
+            self.waker.post(self)
         return 0
 
 
