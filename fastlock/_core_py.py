@@ -116,9 +116,15 @@ class _HubWaker:
     eventlet hubs are not thread-safe, so a foreign thread queues the
     waiter and writes a byte to a pipe the hub watches; the hub's own
     thread then resumes the waiter.
+
+    The pipe lives as long as the hub's OS thread (see _ThreadWaker), not
+    as long as the object: eventlet never frees the hub of a finished
+    thread, whose greenlet stays suspended with whatever it referenced.
     """
 
     def __init__(self, hub: Any) -> None:
+        self._rfd = self._wfd = -1
+        self.hub = hub
         self._pending: collections.deque[_Waiter] = collections.deque()
         self._rfd, self._wfd = _os.pipe()
         _os.set_blocking(self._rfd, False)
@@ -127,10 +133,26 @@ class _HubWaker:
 
     @staticmethod
     def for_hub(hub: Any) -> _HubWaker:
-        waker: _HubWaker | None = getattr(hub, "_fastlock_waker_py", None)
-        if waker is None:
-            waker = hub._fastlock_waker_py = _HubWaker(hub)
+        mine: _ThreadWaker | None = getattr(_thread_wakers, "mine", None)
+        if mine is None:
+            mine = _thread_wakers.mine = _ThreadWaker()
+        waker = mine.waker
+        if waker is None or waker.hub is not hub:
+            if waker is not None:
+                waker.close()  # the thread's previous hub: never polled again
+            waker = mine.waker = _HubWaker(hub)
         return waker
+
+    def close(self) -> None:
+        # The hub of a finished thread never polls again, and the kernel
+        # drops a closed pipe from its epoll set.  _arm checks under the
+        # guard, so no post writes to a descriptor number being reused.
+        with _guard:
+            fds = self._rfd, self._wfd
+            self._rfd = self._wfd = -1
+        for fd in fds:
+            if fd >= 0:
+                _os.close(fd)
 
     def post(self, waiter: _Waiter) -> None:
         # The last resort of _Waiter.wake: the finally makes sure that a
@@ -141,14 +163,17 @@ class _HubWaker:
             self._arm()
 
     def _arm(self) -> None:
-        try:
-            _os.write(self._wfd, b"\0")
-        except BlockingIOError:
-            pass  # a full pipe already guarantees a pending drain
+        with _guard:
+            if self._wfd < 0:
+                return  # a finished thread's: its waiters never run again
+            try:
+                _os.write(self._wfd, b"\0")
+            except BlockingIOError:
+                pass  # a full pipe already guarantees a pending drain
 
     def _drain(self, fileno: int) -> None:
         try:
-            while _os.read(self._rfd, 4096):
+            while self._rfd >= 0 and _os.read(self._rfd, 4096):
                 pass
         except BlockingIOError:
             pass
@@ -164,6 +189,24 @@ class _HubWaker:
 
     def _fail(self, exc: BaseException) -> None:  # pragma: no cover
         raise exc
+
+
+class _ThreadWaker:
+    """The waker of one OS thread's current hub: a thread-local, freed when
+    the thread ends, which closes the waker's pipe."""
+
+    __slots__ = ("waker",)
+
+    def __init__(self) -> None:
+        self.waker: _HubWaker | None = None
+
+    def __del__(self, _exiting: Any = sys.is_finalizing) -> None:
+        # At interpreter exit (module globals gone) the OS closes it.
+        if self.waker is not None and not _exiting():
+            self.waker.close()
+
+
+_thread_wakers = _thread._local()
 
 
 class _Waiter:

@@ -16,6 +16,7 @@ from libc.math cimport INFINITY
 from posix.unistd cimport read, write
 
 from fastlock.greenlet_capi cimport PyGreenlet_GetCurrent, PyGreenlet_Import
+from fastlock.posix_capi cimport close
 
 cdef extern from "pythread.h":
     unsigned long PyThread_get_thread_ident() nogil

@@ -1,10 +1,12 @@
 cdef class _HubWaker:
+    cdef object hub
     cdef object _pending
     cdef int _rfd
     cdef int _wfd
 
     cdef int post(self, _Waiter waiter) except -1
     cdef void _arm(self) noexcept
+    cdef void close(self) noexcept
 
 
 cdef class _Waiter:

@@ -45,14 +45,35 @@ cdef object _root(object glet):
 
 
 cdef class _HubWaker:
-    """Wakes green waiters of one hub from other OS threads."""
+    """Wakes green waiters of one hub from other OS threads.
+
+    Its pipe lives as long as the hub's OS thread (see _ThreadWaker), not
+    as long as the object: eventlet never frees the hub of a finished
+    thread, whose greenlet stays suspended with whatever it referenced.
+    """
 
     def __cinit__(self, hub):
+        self._rfd = self._wfd = -1
+        self.hub = hub
         self._pending = deque()
         self._rfd, self._wfd = _os.pipe()
         _os.set_blocking(self._rfd, False)
         _os.set_blocking(self._wfd, False)
         hub.add(hub.READ, self._rfd, self._drain, self._fail, _noop)
+
+    def __dealloc__(self):
+        self.close()
+
+    cdef void close(self) noexcept:
+        # The hub of a finished thread never polls again, and the kernel
+        # drops a closed pipe from its epoll set.  Under the GIL, so no
+        # post can write to a descriptor number that is being reused.
+        if self._rfd >= 0:
+            close(self._rfd)
+            self._rfd = -1
+        if self._wfd >= 0:
+            close(self._wfd)
+            self._wfd = -1
 
     cdef int post(self, _Waiter waiter) except -1:
         # Runs no Python code, so it cannot be cut short by an exception
@@ -63,12 +84,14 @@ cdef class _HubWaker:
 
     cdef void _arm(self) noexcept:
         cdef char byte = 0
-        # A full pipe (EAGAIN) already guarantees a pending drain.
-        write(self._wfd, &byte, 1)
+        # A full pipe (EAGAIN) already guarantees a pending drain; a closed
+        # one belongs to a finished thread, whose waiters never run again.
+        if self._wfd >= 0:
+            write(self._wfd, &byte, 1)
 
     def _drain(self, fileno):
         cdef char buf[4096]
-        while read(self._rfd, buf, sizeof(buf)) > 0:
+        while self._rfd >= 0 and read(self._rfd, buf, sizeof(buf)) > 0:
             pass
         try:
             while self._pending:
@@ -84,12 +107,30 @@ cdef class _HubWaker:
         raise exc
 
 
+cdef class _ThreadWaker:
+    """The waker of one OS thread's current hub: a thread-local, freed when
+    the thread ends, which closes the waker's pipe."""
+
+    cdef _HubWaker waker
+
+    def __dealloc__(self):
+        if self.waker is not None:
+            self.waker.close()
+
+
+cdef object _thread_wakers = _original("_thread")._local()
+
+
 cdef _HubWaker _waker_for(object hub):
-    waker = getattr(hub, "_fastlock_waker_c", None)
-    if waker is None:
-        waker = _HubWaker(hub)
-        hub._fastlock_waker_c = waker
-    return waker
+    cdef _ThreadWaker mine = getattr(_thread_wakers, "mine", None)
+    if mine is None:
+        mine = _ThreadWaker()
+        _thread_wakers.mine = mine
+    if mine.waker is None or mine.waker.hub is not hub:
+        if mine.waker is not None:
+            mine.waker.close()  # the thread's previous hub: never polled again
+        mine.waker = _HubWaker(hub)
+    return mine.waker
 
 
 cdef class _Waiter:
