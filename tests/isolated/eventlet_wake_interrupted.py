@@ -117,5 +117,34 @@ for when in ("before", "after"):
     assert first == []
     check_usable(lock, "abandon")
 
+# A timed wait interrupted once its timeout timer is set: when that timer
+# fires later it must not resume the green thread, which by then is
+# somewhere else (here: sleeping).
+lock = _core.core.Semaphore()
+lock.acquire()
+slept = []
+
+
+def timed_then_sleep():
+    armed.append("after")
+    try:
+        lock.acquire(timeout=0.05)
+    except Interrupted:
+        pass
+    else:
+        raise AssertionError("the signal handler did not run")
+    start = real_time.monotonic()
+    eventlet.sleep(0.5)
+    slept.append(real_time.monotonic() - start)
+
+
+g = eventlet.spawn(timed_then_sleep)
+g.wait()
+assert not armed
+assert lock.waiting == 0
+assert slept[0] >= 0.45, "a stale timer cut a sleep short: %.3f s" % slept[0]
+lock.release()
+check_usable(lock, "timed")
+
 hub.schedule_call_global = schedule
 print("OK")
