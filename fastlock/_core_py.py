@@ -154,22 +154,26 @@ class _HubWaker:
             if fd >= 0:
                 _os.close(fd)
 
-    def post(self, waiter: _Waiter) -> None:
+    def post(self, waiter: _Waiter) -> bool:
+        """Queue *waiter* for the hub; False if the hub's thread has ended:
+        then the waiter never runs."""
         # The last resort of _Waiter.wake: the finally makes sure that a
         # queued waiter is drained even if a signal handler raises here.
         try:
             self._pending.append(waiter)
         finally:
-            self._arm()
+            live = self._arm()
+        return live
 
-    def _arm(self) -> None:
+    def _arm(self) -> bool:
         with _guard:
             if self._wfd < 0:
-                return  # a finished thread's: its waiters never run again
+                return False  # a finished thread's: its waiters never run
             try:
                 _os.write(self._wfd, b"\0")
             except BlockingIOError:
                 pass  # a full pipe already guarantees a pending drain
+            return True
 
     def _drain(self, fileno: int) -> None:
         try:
@@ -260,9 +264,10 @@ class _Waiter:
             self.parked = False
             self.glet.switch()
 
-    def wake(self) -> None:
+    def wake(self) -> bool:
         # The waiter was handed a permit or a chance at one: it must be
-        # resumed even when this raises.
+        # resumed even when this raises.  False if it never can be: a
+        # green waiter whose OS thread has ended.
         if self.lock is not None:
             self.lock.release()
         elif _get_ident() == self.thread:
@@ -275,7 +280,8 @@ class _Waiter:
                 self.waker.post(self)
                 raise
         else:
-            self.waker.post(self)
+            return self.waker.post(self)
+        return True
 
 
 class Semaphore:
@@ -358,10 +364,15 @@ class Semaphore:
         if not owners:
             raise ValueError("Semaphore released too many times")
         owner = _getcurrent()
-        try:
-            owners.remove(owner)
-        except ValueError:
-            owner = owners.pop(0)
+        if owner not in owners:
+            owner = owners[0]
+        self._drop_owner(owner)
+        return owner
+
+    def _drop_owner(self, owner: Any) -> None:
+        # Called under _guard.
+        owners = self._owners
+        owners.remove(owner)
         if not owners:
             _busy.discard(self)
         if self._name is not None:
@@ -369,7 +380,6 @@ class Semaphore:
             del names[len(names) - 1 - names[::-1].index(self._name)]
             if not names:
                 del _held[owner]
-        return owner
 
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
         """Acquire one permit; return True on success.
@@ -419,20 +429,33 @@ class Semaphore:
         wake = None
         try:
             with _guard:
-                if waiter.granted:
-                    self._disown()
-                    wake = self._hand_off()
-                elif waiter.woken:
-                    if self._value > 0 and self._waiters:
-                        wake = self._waiters.popleft()
-                        wake.woken = True
+                if waiter.granted or waiter.woken:
+                    wake = self._pass_on(waiter)
                 else:
                     self._waiters.remove(waiter)
         finally:
             # In a finally: a signal handler raising once the hand-off is
             # made must not keep the new owner asleep.
-            if wake is not None:
-                wake.wake()
+            self._wake(wake)
+
+    def _pass_on(self, waiter: _Waiter) -> _Waiter | None:
+        # Called under _guard.  What a waiter that will never use it was
+        # given goes to the next waiter, which is returned to be woken.
+        if waiter.granted:
+            self._drop_owner(waiter.glet)
+            return self._hand_off()
+        if self._value > 0 and self._waiters:
+            next_waiter = self._waiters.popleft()
+            next_waiter.woken = True
+            return next_waiter
+        return None
+
+    def _wake(self, waiter: _Waiter | None) -> None:
+        # A green waiter whose OS thread has ended (it left its green
+        # threads waiting) never runs: pass its turn on.
+        while waiter is not None and not waiter.wake():
+            with _guard:
+                waiter = self._pass_on(waiter)
 
     def _hand_off(self) -> _Waiter | None:
         # Called under _guard after a permit was disowned.
@@ -476,8 +499,7 @@ class Semaphore:
         finally:
             # In a finally: a signal handler raising once the hand-off is
             # made must not keep the new owner asleep.
-            if waiter is not None:
-                waiter.wake()
+            self._wake(waiter)
 
     def __enter__(self) -> Semaphore:
         self.acquire()

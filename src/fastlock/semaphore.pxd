@@ -4,7 +4,7 @@ cdef class _HubWaker:
     cdef int _rfd
     cdef int _wfd
 
-    cdef int post(self, _Waiter waiter) except -1
+    cdef bint post(self, _Waiter waiter) except -1
     cdef void _arm(self) noexcept
     cdef void close(self) noexcept
 
@@ -20,7 +20,7 @@ cdef class _Waiter:
     cdef bint woken
 
     cdef int park(self, object timeout) except -1
-    cdef int wake(self) except -1
+    cdef bint wake(self) except -1
 
 
 cdef class Semaphore:
@@ -33,6 +33,9 @@ cdef class Semaphore:
 
     cdef int _own(self, object owner) except -1
     cdef object _disown(self)
+    cdef object _drop_owner(self, Py_ssize_t i)
+    cdef _Waiter _pass_on(self, _Waiter waiter)
+    cdef int _wake(self, _Waiter waiter) except -1
     cdef _Waiter _hand_off(self)
     cdef bint _acquire(self, bint blocking, object timeout) except -1
     cdef int _release(self) except -1

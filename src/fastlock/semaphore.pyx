@@ -75,12 +75,15 @@ cdef class _HubWaker:
             close(self._wfd)
             self._wfd = -1
 
-    cdef int post(self, _Waiter waiter) except -1:
+    cdef bint post(self, _Waiter waiter) except -1:
         # Runs no Python code, so it cannot be cut short by an exception
-        # from a signal handler: the last resort of _Waiter.wake.
+        # from a signal handler: the last resort of _Waiter.wake.  False
+        # if the hub's thread has ended: then the waiter never runs.
+        if self._wfd < 0:
+            return False
         self._pending.append(waiter)
         self._arm()
-        return 0
+        return True
 
     cdef void _arm(self) noexcept:
         cdef char byte = 0
@@ -178,9 +181,10 @@ cdef class _Waiter:
             self.parked = False
             self.glet.switch()  # switch point
 
-    cdef int wake(self) except -1:
+    cdef bint wake(self) except -1:
         # The waiter was handed a permit or a chance at one: it must be
-        # resumed even when this raises.
+        # resumed even when this raises.  False if it never can be: a
+        # green waiter whose OS thread has ended.
         if self.lock is not None:
             self.lock.release()
         elif PyThread_get_thread_ident() == self.thread:
@@ -193,8 +197,8 @@ cdef class _Waiter:
                 self.waker.post(self)
                 raise
         else:
-            self.waker.post(self)
-        return 0
+            return self.waker.post(self)
+        return True
 
 
 cdef class Semaphore:
@@ -275,10 +279,13 @@ cdef class Semaphore:
         owner = PyGreenlet_GetCurrent()
         for i in range(len(owners)):
             if owners[i] is owner:
-                del owners[i]
                 break
         else:
-            owner = owners.pop(0)
+            i = 0
+        return self._drop_owner(i)
+
+    cdef object _drop_owner(self, Py_ssize_t i):
+        owner = self._owners.pop(i)
         if self._name is not None:
             _held_remove(owner, self._name)
         return owner
@@ -348,18 +355,34 @@ cdef class Semaphore:
     cdef int _abandon(self, _Waiter waiter) except -1:
         # The waiter left with an exception: give back what it was given
         # so that no wake-up is lost.
-        cdef _Waiter wake = None
-        if waiter.granted:
-            self._disown()
-            wake = self._hand_off()
-        elif waiter.woken:
-            if self._value > 0 and self._waiters:
-                wake = self._waiters.popleft()
-                wake.woken = True
+        if waiter.granted or waiter.woken:
+            self._wake(self._pass_on(waiter))
         else:
             self._waiters.remove(waiter)
-        if wake is not None:
-            wake.wake()
+        return 0
+
+    cdef _Waiter _pass_on(self, _Waiter waiter):
+        # What a waiter that will never use it was given goes to the next
+        # waiter, which is returned to be woken.
+        cdef _Waiter next_waiter
+        cdef Py_ssize_t i
+        if waiter.granted:
+            for i in range(len(self._owners)):
+                if self._owners[i] is waiter.glet:
+                    self._drop_owner(i)
+                    break
+            return self._hand_off()
+        if self._value > 0 and self._waiters:
+            next_waiter = self._waiters.popleft()
+            next_waiter.woken = True
+            return next_waiter
+        return None
+
+    cdef int _wake(self, _Waiter waiter) except -1:
+        # A green waiter whose OS thread has ended (it left its green
+        # threads waiting) never runs: pass its turn on.
+        while waiter is not None and not waiter.wake():
+            waiter = self._pass_on(waiter)
         return 0
 
     cdef list _forget_threads_but(self, object root):
@@ -381,11 +404,8 @@ cdef class Semaphore:
         self._release()
 
     cdef int _release(self) except -1:
-        cdef _Waiter waiter
         self._disown()
-        waiter = self._hand_off()
-        if waiter is not None:
-            waiter.wake()
+        self._wake(self._hand_off())
         return 0
 
     def __enter__(self):

@@ -1,0 +1,66 @@
+"""A native thread that runs a hub ends while one of its green threads
+waits for a lock.
+
+That green thread never runs again.  A release must not hand it the lock
+(or, unfair, the wake-up for a freed permit): its turn goes to the next
+waiter, and the name stays usable, as it does with oslo.concurrency.
+"""
+import eventlet
+
+eventlet.monkey_patch()
+
+from _common import check_implementation  # noqa: E402
+from eventlet import patcher  # noqa: E402
+
+from fastlock import _core, lockutils  # noqa: E402
+
+check_implementation()
+real_threading = patcher.original("threading")
+real_time = patcher.original("time")
+
+
+def orphan_a_waiter(lock):
+    def run():
+        eventlet.spawn(lock.acquire)  # never returns: its thread ends
+        eventlet.sleep(0.05)
+
+    t = real_threading.Thread(target=run)
+    t.start()
+    t.join()
+    assert lock.waiting == 1
+
+
+for label, lock in [
+    ("facade", lockutils.internal_lock("orphaned")),
+    ("fair", _core.core.Semaphore(fair=True)),
+    ("unfair", _core.core.Semaphore(fair=False)),
+]:
+    lock.acquire()
+    orphan_a_waiter(lock)
+    # The next waiter, queued behind the orphan, gets the lock.
+    got = []
+    g = eventlet.spawn(
+        lambda lock=lock, got=got: got.append(lock.acquire(timeout=5)))
+    while lock.waiting < 2:
+        eventlet.sleep(0.001)
+    start = real_time.monotonic()
+    lock.release()
+    g.wait()
+    assert got == [True], "%s: the orphan kept the lock" % label
+    assert real_time.monotonic() - start < 3, label
+    lock.release()
+    # Released with no one queued but an orphan: a native thread later on
+    # gets the lock.
+    lock.acquire()
+    orphan_a_waiter(lock)
+    lock.release()
+    result = []
+    t = real_threading.Thread(
+        target=lambda lock=lock, result=result: result.append(
+            lock.acquire(timeout=5)))
+    t.start()
+    t.join()
+    assert result == [True], "%s: the name is dead" % label
+    lock.release()
+    assert lockutils.held_locks() == []
+print("OK")
