@@ -144,15 +144,25 @@ class _HubWaker:
         return waker
 
     def close(self) -> None:
-        # The hub of a finished thread never polls again, and the kernel
-        # drops a closed pipe from its epoll set.  _arm checks under the
-        # guard, so no post writes to a descriptor number being reused.
+        # The hub's thread has ended (or replaced the hub): it never polls
+        # again, and the kernel drops a closed pipe from its epoll set.
+        # _arm checks under the guard, so no post writes to a descriptor
+        # number being reused.  The waiters posted but not yet resumed
+        # never will be: pass their turns on.
         with _guard:
             fds = self._rfd, self._wfd
             self._rfd = self._wfd = -1
         for fd in fds:
             if fd >= 0:
                 _os.close(fd)
+        while self._pending:
+            waiter = self._pending.popleft()
+            with _guard:
+                if not waiter.parked:
+                    continue
+                waiter.parked = False
+                wake = waiter.sem._pass_on(waiter)
+            waiter.sem._wake(wake)
 
     def post(self, waiter: _Waiter) -> bool:
         """Queue *waiter* for the hub; False if the hub's thread has ended:
@@ -217,11 +227,17 @@ class _Waiter:
     """One blocked acquire: parked on a native lock or on a hub."""
 
     __slots__ = (
-        "lock", "glet", "hub", "waker", "thread", "parked", "granted", "woken",
+        "lock", "sem", "glet", "hub", "waker", "thread", "parked", "granted",
+        "woken",
     )
 
-    def __init__(self, hub: Any) -> None:
+    def __init__(self, hub: Any, sem: Semaphore, waker: Any) -> None:
+        # waker: the hub's _HubWaker, made by the hub's own thread before
+        # the waiter is queued (eventlet hubs must not be touched from
+        # other threads); None for a native waiter.
         self.hub = hub
+        self.sem = sem
+        self.waker = waker
         self.granted = False  # fair: the permit was handed to us
         self.woken = False  # unfair: a permit was freed, go and try
         self.glet = _getcurrent()
@@ -230,9 +246,6 @@ class _Waiter:
             self.lock.acquire()
         else:
             self.lock = None
-            # Made here, in the hub's own thread and before the waiter is
-            # queued: eventlet hubs must not be touched from other threads.
-            self.waker = _HubWaker.for_hub(hub)
             self.thread = _get_ident()
             self.parked = True
 
@@ -270,6 +283,8 @@ class _Waiter:
         # green waiter whose OS thread has ended.
         if self.lock is not None:
             self.lock.release()
+        elif self.waker._wfd < 0:
+            return False  # the hub's thread has ended
         elif _get_ident() == self.thread:
             try:
                 self.hub.schedule_call_global(0, self.resume)
@@ -280,7 +295,7 @@ class _Waiter:
                 self.waker.post(self)
                 raise
         else:
-            return self.waker.post(self)
+            return bool(self.waker.post(self))
         return True
 
 
@@ -396,7 +411,15 @@ class Semaphore:
                 return True
             if not blocking or timeout == 0:
                 return False
-            waiter = _Waiter(_current_hub())
+        hub = _current_hub()
+        # Made outside the guard: the first one of a hub calls into it.
+        waker = None if hub is None else _HubWaker.for_hub(hub)
+        with _guard:
+            if self._value > 0:  # freed meanwhile
+                self._value -= 1
+                self._own(_getcurrent())
+                return True
+            waiter = _Waiter(hub, self, waker)
             self._waiters.append(waiter)
         deadline = None if timeout is None else _monotonic() + timeout
         while True:
@@ -420,7 +443,7 @@ class Semaphore:
                         return False
                 if waiter.woken:
                     # Another caller took the freed permit first.
-                    waiter = _Waiter(waiter.hub)
+                    waiter = _Waiter(waiter.hub, self, waiter.waker)
                     self._waiters.appendleft(waiter)
 
     def _abandon(self, waiter: _Waiter) -> None:

@@ -6,11 +6,16 @@ cdef class _HubWaker:
 
     cdef bint post(self, _Waiter waiter) except -1
     cdef void _arm(self) noexcept
-    cdef void close(self) noexcept
+    cdef int close(self) except -1
+    cdef void _close_pipe(self) noexcept
+
+
+cdef class Semaphore
 
 
 cdef class _Waiter:
     cdef object lock
+    cdef Semaphore sem
     cdef _HubWaker waker
     cdef object glet
     cdef object hub

@@ -62,9 +62,21 @@ cdef class _HubWaker:
         hub.add(hub.READ, self._rfd, self._drain, self._fail, _noop)
 
     def __dealloc__(self):
-        self.close()
+        self._close_pipe()
 
-    cdef void close(self) noexcept:
+    cdef int close(self) except -1:
+        # The hub's thread has ended (or replaced the hub): the waiters
+        # posted but not yet resumed never will be; pass their turns on.
+        cdef _Waiter waiter
+        self._close_pipe()
+        while self._pending:
+            waiter = self._pending.popleft()
+            if waiter.parked:
+                waiter.parked = False
+                waiter.sem._wake(waiter.sem._pass_on(waiter))
+        return 0
+
+    cdef void _close_pipe(self) noexcept:
         # The hub of a finished thread never polls again, and the kernel
         # drops a closed pipe from its epoll set.  Under the GIL, so no
         # post can write to a descriptor number that is being reused.
@@ -139,8 +151,9 @@ cdef _HubWaker _waker_for(object hub):
 cdef class _Waiter:
     """One blocked acquire: parked on a native lock or on a hub."""
 
-    def __cinit__(self, hub):
+    def __cinit__(self, hub, Semaphore sem):
         self.hub = hub
+        self.sem = sem
         self.glet = PyGreenlet_GetCurrent()
         if hub is None:
             self.lock = _allocate_lock()
@@ -187,6 +200,8 @@ cdef class _Waiter:
         # green waiter whose OS thread has ended.
         if self.lock is not None:
             self.lock.release()
+        elif self.waker._wfd < 0:
+            return False  # the hub's thread has ended
         elif PyThread_get_thread_ident() == self.thread:
             try:
                 self.hub.schedule_call_global(0, self.resume)  # switch point
@@ -325,7 +340,11 @@ cdef class Semaphore:
             return True
         if not blocking or timeout == 0:
             return False
-        waiter = _Waiter(_current_hub())
+        waiter = _Waiter(_current_hub(), self)  # switch point (see there)
+        if self._value > 0:  # freed meanwhile
+            self._value -= 1
+            self._own(PyGreenlet_GetCurrent())
+            return True
         self._waiters.append(waiter)
         if timeout is not None:
             deadline = _monotonic() + <double>timeout
@@ -349,7 +368,7 @@ cdef class Semaphore:
                     return False
             if waiter.woken:
                 # Another caller took the freed permit first.
-                waiter = _Waiter(waiter.hub)
+                waiter = _Waiter(waiter.hub, self)
                 self._waiters.appendleft(waiter)
 
     cdef int _abandon(self, _Waiter waiter) except -1:

@@ -63,4 +63,32 @@ for label, lock in [
     assert result == [True], "%s: the name is dead" % label
     lock.release()
     assert lockutils.held_locks() == []
+
+    # Released while the thread still runs, but it ends before its hub
+    # resumes the waiter (blocked natively meanwhile): the turn still
+    # goes on when the thread ends.
+    lock.acquire()
+    queued, released = real_threading.Event(), real_threading.Event()
+
+    def run(lock=lock, queued=queued, released=released):
+        eventlet.spawn(lock.acquire)
+        eventlet.sleep(0.05)
+        queued.set()
+        released.wait(10)  # natively: this hub never runs again
+
+    t = real_threading.Thread(target=run)
+    t.start()
+    queued.wait(10)
+    got = []
+    g = eventlet.spawn(
+        lambda lock=lock, got=got: got.append(lock.acquire(timeout=5)))
+    while lock.waiting < 2:
+        eventlet.sleep(0.001)
+    lock.release()  # posted to the orphan's hub, which never drains it
+    released.set()
+    t.join()
+    g.wait()
+    assert got == [True], "%s: the lock died with the thread" % label
+    lock.release()
+    assert lockutils.held_locks() == []
 print("OK")
