@@ -126,6 +126,8 @@ class _HubWaker:
         self._rfd = self._wfd = -1
         self.hub = hub
         self._pending: collections.deque[_Waiter] = collections.deque()
+        # Woken through the hub's timers, not yet resumed.
+        self._scheduled: set[_Waiter] = set()
         self._rfd, self._wfd = _os.pipe()
         _os.set_blocking(self._rfd, False)
         _os.set_blocking(self._wfd, False)
@@ -155,8 +157,10 @@ class _HubWaker:
         for fd in fds:
             if fd >= 0:
                 _os.close(fd)
-        while self._pending:
-            waiter = self._pending.popleft()
+        waiters = list(self._pending) + list(self._scheduled)
+        self._pending.clear()
+        self._scheduled.clear()
+        for waiter in waiters:
             with _guard:
                 if not waiter.parked:
                     continue
@@ -273,6 +277,8 @@ class _Waiter:
     def resume(self) -> None:
         # Runs in the hub greenlet.  A stale call (the waiter already
         # left, e.g. timed out) must not switch into unrelated code.
+        if self.waker is not None:
+            self.waker._scheduled.discard(self)
         if self.parked:
             self.parked = False
             self.glet.switch()
@@ -286,6 +292,9 @@ class _Waiter:
         elif self.waker._wfd < 0:
             return False  # the hub's thread has ended
         elif _get_ident() == self.thread:
+            # Known to the waker until resumed: if the thread ends first,
+            # the waker passes the turn on.
+            self.waker._scheduled.add(self)
             try:
                 self.hub.schedule_call_global(0, self.resume)
             except BaseException:

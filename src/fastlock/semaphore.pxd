@@ -1,6 +1,7 @@
 cdef class _HubWaker:
     cdef object hub
     cdef object _pending
+    cdef set _scheduled
     cdef int _rfd
     cdef int _wfd
 

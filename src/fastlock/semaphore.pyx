@@ -56,6 +56,7 @@ cdef class _HubWaker:
         self._rfd = self._wfd = -1
         self.hub = hub
         self._pending = deque()
+        self._scheduled = set()
         self._rfd, self._wfd = _os.pipe()
         _os.set_blocking(self._rfd, False)
         _os.set_blocking(self._wfd, False)
@@ -69,8 +70,10 @@ cdef class _HubWaker:
         # posted but not yet resumed never will be; pass their turns on.
         cdef _Waiter waiter
         self._close_pipe()
-        while self._pending:
-            waiter = self._pending.popleft()
+        waiters = list(self._pending) + list(self._scheduled)
+        self._pending.clear()
+        self._scheduled.clear()
+        for waiter in waiters:
             if waiter.parked:
                 waiter.parked = False
                 waiter.sem._wake(waiter.sem._pass_on(waiter))
@@ -190,6 +193,8 @@ cdef class _Waiter:
     def resume(self):
         # Runs in the hub greenlet.  A stale call (the waiter already
         # left, e.g. timed out) must not switch into unrelated code.
+        if self.waker is not None:
+            self.waker._scheduled.discard(self)
         if self.parked:
             self.parked = False
             self.glet.switch()  # switch point
@@ -203,6 +208,9 @@ cdef class _Waiter:
         elif self.waker._wfd < 0:
             return False  # the hub's thread has ended
         elif PyThread_get_thread_ident() == self.thread:
+            # Known to the waker until resumed: if the thread ends first,
+            # the waker passes the turn on.
+            self.waker._scheduled.add(self)
             try:
                 self.hub.schedule_call_global(0, self.resume)  # switch point
             except BaseException:

@@ -91,4 +91,32 @@ for label, lock in [
     assert got == [True], "%s: the lock died with the thread" % label
     lock.release()
     assert lockutils.held_locks() == []
+
+    # The thread itself hands the lock to its green waiter (a wake-up
+    # through its hub's timers) and ends before the hub runs it.
+    queued = real_threading.Event()
+    go = real_threading.Event()
+
+    def run(lock=lock, queued=queued, go=go):
+        lock.acquire()
+        eventlet.spawn(lock.acquire)
+        eventlet.sleep(0.05)
+        queued.set()
+        go.wait(10)
+        lock.release()  # to the green waiter, which never runs
+
+    t = real_threading.Thread(target=run)
+    t.start()
+    queued.wait(10)
+    got = []
+    g = eventlet.spawn(
+        lambda lock=lock, got=got: got.append(lock.acquire(timeout=5)))
+    while lock.waiting < 2:
+        eventlet.sleep(0.001)
+    go.set()
+    t.join()
+    g.wait()
+    assert got == [True], "%s: the lock died with the thread" % label
+    lock.release()
+    assert lockutils.held_locks() == []
 print("OK")
