@@ -602,8 +602,9 @@ def _renew_waker_after_fork() -> None:
     # its events now only make the waker read its new pipe.
     hubs = sys.modules.get("eventlet.hubs")
     hub: Any = None if hubs is None else getattr(hubs._threadlocal, "hub", None)
-    waker: _HubWaker | None = getattr(hub, "_fastlock_waker_py", None)
-    if waker is None:
+    mine: _ThreadWaker | None = getattr(_thread_wakers, "mine", None)
+    waker = None if mine is None else mine.waker
+    if waker is None or waker.hub is not hub:
         return
     waker._rfd, waker._wfd = _os.pipe()
     _os.set_blocking(waker._rfd, False)

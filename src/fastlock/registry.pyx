@@ -79,8 +79,9 @@ cdef int _renew_waker_after_fork() except -1:
     cdef char byte = 0
     hubs = _sys_modules.get("eventlet.hubs")
     hub = None if hubs is None else getattr(hubs._threadlocal, "hub", None)
-    waker = getattr(hub, "_fastlock_waker_c", None)
-    if waker is None:
+    mine = getattr(_thread_wakers, "mine", None)
+    waker = None if mine is None else (<_ThreadWaker>mine).waker
+    if waker is None or waker.hub is not hub:
         return 0
     waker._rfd, waker._wfd = _os.pipe()
     _os.set_blocking(waker._rfd, False)
