@@ -6,13 +6,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SOURCES := setup.py pyproject.toml $(wildcard src/fastlock/*.pyx src/fastlock/*.pxd)
 
-.PHONY: build servers lint test test-pure stress bench bench-quick bench-eventlet annotate \
+.PHONY: build servers lint test test-oslo test-pure stress bench bench-quick bench-eventlet annotate \
 	debug dist-check clean
 
 $(VENV)/.installed: $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
-	$(PY) -m pip install -q -e '.[test,bench,dev]'
+	$(PY) -m pip install -q -e '.[test,test-oslo,bench,dev]'
 	touch $@
 
 build: $(VENV)/.installed
@@ -26,6 +26,11 @@ lint: build
 
 test: build servers
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# oslo.concurrency's own lockutils tests (from its installed package) with
+# fastlock swapped in: threads and eventlet-patched, compiled core and twin.
+test-oslo: build
+	$(PY) tests/oslo/run.py
 
 test-pure: build
 	FASTLOCK_NO_EXTENSIONS=1 $(PY) -m pytest --no-c-extensions $(PYTEST_ARGS)

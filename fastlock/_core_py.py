@@ -56,11 +56,16 @@ _guard = _allocate_lock()
 _busy: set[Any] = set()
 
 # greenlet -> names of the named semaphores it holds, in acquisition
-# order.  An entry exists only while the list is non-empty.
-_held: dict[Any, list[str]] = {}
+# order.  An entry exists only while the list is non-empty.  A name is any
+# hashable, as oslo takes.
+_held: dict[Any, list[Any]] = {}
+
+# The name of a semaphore made outside a Registry: it has no held-list
+# entry.  Not None, which is a lock name like any other.
+_UNNAMED: Any = object()
 
 
-def held_locks() -> list[str]:
+def held_locks() -> list[Any]:
     """Return the names of the locks held by the calling (green) thread.
 
     The list is a copy, oldest acquisition first.
@@ -325,7 +330,7 @@ class Semaphore:
     """
 
     def __init__(
-        self, value: int = 1, fair: bool = True, name: str | None = None
+        self, value: int = 1, fair: bool = True, name: Any = None
     ) -> None:
         if type(value) is not int:
             raise TypeError("value must be an int, not %s" % type(value).__name__)
@@ -334,14 +339,14 @@ class Semaphore:
         self._value = value
         self._initial = value
         self._fair = bool(fair)
-        self._name = name
+        self._name: Any = _UNNAMED if name is None else name
         self._waiters: collections.deque[_Waiter] = collections.deque()
         self._owners: list[Any] = []
 
     @property
-    def name(self) -> str | None:
+    def name(self) -> Any:
         """The registry name of this semaphore, or None."""
-        return self._name
+        return None if self._name is _UNNAMED else self._name
 
     @property
     def fair(self) -> bool:
@@ -364,7 +369,7 @@ class Semaphore:
 
     def __repr__(self) -> str:
         return "<%s name=%r value=%d/%d waiting=%d fair=%s>" % (
-            type(self).__name__, self._name, self._value, self._initial,
+            type(self).__name__, self.name, self._value, self._initial,
             len(self._waiters), self._fair,
         )
 
@@ -374,7 +379,7 @@ class Semaphore:
         # Keep a held semaphore alive, and so in the registry's weak
         # table, even when its holder dropped every reference to it.
         _busy.add(self)
-        if self._name is not None:
+        if self._name is not _UNNAMED:
             names = _held.get(owner)
             if names is None:
                 _held[owner] = [self._name]
@@ -399,7 +404,7 @@ class Semaphore:
         owners.remove(owner)
         if not owners:
             _busy.discard(self)
-        if self._name is not None:
+        if self._name is not _UNNAMED:
             names = _held[owner]
             del names[len(names) - 1 - names[::-1].index(self._name)]
             if not names:
@@ -548,34 +553,43 @@ class Registry:
     ``get(name)`` returns the semaphore for *name*, creating it if needed.
     An entry lives while anyone holds, waits on or references its
     semaphore and is dropped afterwards, so any number of distinct names
-    can pass through in constant memory.
+    can pass through in constant memory.  A name is any hashable, as for
+    oslo's ``Semaphores``.
+
+    :param semaphore_type: the class of the semaphores made, a subclass
+        of :class:`Semaphore` (the default).
     """
 
-    def __init__(self, fair: bool = True) -> None:
+    def __init__(
+        self, fair: bool = True, semaphore_type: type[Semaphore] | None = None
+    ) -> None:
+        if semaphore_type is None:
+            semaphore_type = Semaphore
+        if not (
+            isinstance(semaphore_type, type)
+            and issubclass(semaphore_type, Semaphore)
+        ):
+            raise TypeError("semaphore_type must be a subclass of Semaphore")
         self._fair = bool(fair)
-        self._entries: weakref.WeakValueDictionary[str, Semaphore] = (
+        self._type = semaphore_type
+        self._entries: weakref.WeakValueDictionary[Any, Semaphore] = (
             weakref.WeakValueDictionary()
         )
         _registries.add(self)
 
-    def get(self, name: str) -> Semaphore:
+    def get(self, name: Any) -> Semaphore:
         """Return the semaphore for *name*, creating it if needed.
 
-        :raises TypeError: if *name* is not a str.
-        :raises ValueError: if *name* is empty.
+        :raises TypeError: if *name* is not hashable.
         """
-        if type(name) is not str:
-            if not isinstance(name, str):
-                raise TypeError(
-                    "lock name must be a str, not %s" % type(name).__name__
-                )
+        if type(name) is not str and isinstance(name, str):
             name = str.__str__(name)
-        if not name:
-            raise ValueError("lock name must not be empty")
         with _guard:
             sem = self._entries.get(name)
             if sem is None:
-                sem = self._entries[name] = Semaphore(1, self._fair, name)
+                sem = self._type(1, self._fair)
+                sem._name = name
+                self._entries[name] = sem
             return sem
 
     def __len__(self) -> int:
@@ -611,7 +625,7 @@ def _renew_waker_after_fork() -> None:
     _os.set_blocking(waker._wfd, False)
     hub.add(hub.READ, waker._rfd, waker._drain, waker._fail, _noop)
     if waker._pending:
-        _os.write(waker._wfd, b"\0")  # posted before the fork: drain them
+        _write(waker._wfd, b"\0")  # posted before the fork: drain them
 
 
 def _after_fork_in_child() -> None:

@@ -10,6 +10,7 @@ semaphore, held-locks list) lives in the compiled core.  Beyond oslo:
 from __future__ import annotations
 
 import errno
+import fcntl
 import functools
 import inspect
 import logging
@@ -43,13 +44,14 @@ set_defaults = _config.set_defaults
 get_lock_path = _config.get_lock_path
 
 
-def held_locks() -> list[str]:
+def held_locks() -> list[Any]:
     """Return the names of the locks held by the calling thread.
 
     Under eventlet the list belongs to the calling green thread.  Names
-    come in acquisition order, oldest first; the list is a copy.
+    (the objects given to ``lock()``) come in acquisition order, oldest
+    first; the list is a copy.
     """
-    names: list[str] = _core.held_locks()
+    names: list[Any] = _core.held_locks()
     return names
 
 
@@ -66,6 +68,68 @@ def internal_fair_lock(name: str) -> ReaderWriterLock:
     return _fair_locks.get(name)
 
 
+def _decorate(func: Callable[P, T], make: Callable[[], Any]) -> Callable[P, T]:
+    # What oslo's lock() context manager does as a ContextDecorator: each
+    # call of *func* runs inside a fresh ``with make():``.
+    @functools.wraps(func)
+    def inner(*args: P.args, **kwargs: P.kwargs) -> T:
+        with make():
+            return func(*args, **kwargs)
+
+    return inner
+
+
+class _LoggedSemaphore:
+    """``with`` a semaphore, with the DEBUG lines of oslo's ``lock()``."""
+
+    __slots__ = ('_sem',)
+
+    def __init__(self, sem: Any) -> None:
+        self._sem = sem
+
+    def __enter__(self) -> Any:
+        name = self._sem.name
+        LOG.debug('Acquiring lock "%s"', name)
+        self._sem.acquire()
+        LOG.debug('Acquired lock "%(lock)s"', {'lock': name})
+        return self._sem
+
+    def __exit__(self, *exc_info: object) -> None:
+        LOG.debug('Releasing lock "%(lock)s"', {'lock': self._sem.name})
+        self._sem.release()
+
+
+@functools.cache
+def _semaphore_class(core: ModuleType) -> type[Any]:
+    # The core's semaphore, also a threading.Semaphore: oslo's lock(name)
+    # gives a threading.Semaphore, and callers check it with isinstance().
+    # Its methods are the core's (first in the MRO); threading.Semaphore's
+    # __init__ never runs, so it adds no state.
+    class Semaphore(core.Semaphore, threading.Semaphore):  # type: ignore[name-defined,misc]
+        """The semaphore of a lock name, as ``lock(name)`` gives it: a
+        ``threading.Semaphore`` (for ``isinstance``) that works with
+        eventlet green threads too.
+
+        Like the context manager of oslo's ``lock()`` it also decorates a
+        function, each call of which then holds the lock::
+
+            @lockutils.lock('mylock')
+            def foo(self, *args): ...
+        """
+
+        def __call__(self, func: Callable[P, T]) -> Callable[P, T]:
+            def make() -> Any:
+                if LOG.isEnabledFor(_DEBUG):
+                    return _LoggedSemaphore(self)
+                return self
+
+            return _decorate(func, make)
+
+    Semaphore.__module__ = __name__
+    Semaphore.__qualname__ = 'Semaphore'
+    return Semaphore
+
+
 class Semaphores:
     """A garbage collected container of semaphores.
 
@@ -76,10 +140,12 @@ class Semaphores:
     """
 
     def __init__(self) -> None:
-        self._registry = _core.Registry()
+        self._registry = _core.Registry(semaphore_type=_Semaphore)
 
     def get(self, name: str) -> Any:
         """Gets (or creates) a semaphore with a given name.
+
+        Any hashable works as a name, as with oslo.
 
         :param name: The semaphore name to get/create (used to associate
                      previously created names with the same semaphore).
@@ -171,6 +237,10 @@ class InterProcessLock:
 
     ``path`` is the canonical (bytes) path, as in fasteners; ``lockfile``
     is None unless the lock is held, then an object with ``fileno()``.
+    As in fasteners, ``lockfile`` may be set to an open file: the lock is
+    then a ``lockf`` lock on that file (polled with *delay* and
+    *sleep_func*, as fasteners does) until it is released or
+    ``lockfile`` is set to None.
     """
 
     MAX_DELAY = 0.1  # For backwards compatibility
@@ -188,16 +258,53 @@ class InterProcessLock:
         self.sleep_func = sleep_func
         self.logger = _fasteners_log if logger is None else logger
         self._lock = _core.FileLock(self.path)
+        self._lockfile: Any = None  # a file the caller set, as in fasteners
+        self._on_lockfile = False  # holding self._lockfile's lock
 
     @property
     def acquired(self) -> bool:
         """Whether this object holds the lock."""
-        return bool(self._lock.acquired)
+        return self._on_lockfile or bool(self._lock.acquired)
 
     @property
     def lockfile(self) -> Any:
-        """None unless held; then the locked file (``fileno()``)."""
+        """The file set by the caller; else None unless held, then the
+        locked file (``fileno()``)."""
+        if self._lockfile is not None:
+            return self._lockfile
         return self._lock if self._lock.acquired else None
+
+    @lockfile.setter
+    def lockfile(self, value: Any) -> None:
+        self._lockfile = value
+
+    def _acquire_lockfile(
+        self, blocking: bool, delay: float, max_delay: float,
+        timeout: float | None,
+    ) -> bool:
+        # fasteners' way, on the file the caller set: lockf, polled.
+        started = _now()
+        max_delay = max(max_delay, delay)
+        pause = delay
+        while True:
+            try:
+                fcntl.lockf(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                if e.errno not in (errno.EACCES, errno.EAGAIN):
+                    raise threading.ThreadError(
+                        'Unable to acquire lock on `%(path)s` due to'
+                        ' %(exception)s'
+                        % {'path': os.fsdecode(self.path), 'exception': e}
+                    ) from e
+                if not blocking or (
+                    timeout is not None and _now() - started >= timeout
+                ):
+                    return False
+                self.sleep_func(pause)
+                pause = min(pause + delay, max_delay)
+            else:
+                self._on_lockfile = True
+                return True
 
     def _do_open(self) -> None:
         basedir = os.path.dirname(self.path)
@@ -234,6 +341,10 @@ class InterProcessLock:
             raise ValueError('Delay must be greater than or equal to zero')
         if timeout is not None and timeout < 0:
             raise ValueError('Timeout must be greater than or equal to zero')
+        if self._lockfile is not None and not self._lockfile.closed:
+            if self._on_lockfile:
+                return True
+            return self._acquire_lockfile(blocking, delay, max_delay, timeout)
         lock = self._lock
         if lock.acquired:
             return True  # as re-locking a file this process holds
@@ -271,6 +382,13 @@ class InterProcessLock:
 
     def release(self) -> None:
         """Release the previously acquired lock."""
+        if self._on_lockfile:
+            # fasteners unlocks and closes the file, and forgets it.
+            self.unlock()
+            self._on_lockfile = False
+            self._lockfile.close()
+            self._lockfile = None
+            return
         if not self._lock.acquired:
             raise threading.ThreadError('Unable to release an unaquired lock')
         self._lock.release()
@@ -288,6 +406,9 @@ class InterProcessLock:
 
     def trylock(self) -> None:
         """Take the lock without waiting; BlockingIOError if it is busy."""
+        if self._lockfile is not None:
+            fcntl.lockf(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
         if not self.acquire(blocking=False):
             raise BlockingIOError(
                 errno.EAGAIN, 'lock is held elsewhere', os.fsdecode(self.path)
@@ -295,12 +416,10 @@ class InterProcessLock:
 
     def unlock(self) -> None:
         """Release the lock (fasteners' low-level name for release)."""
+        if self._lockfile is not None:
+            fcntl.lockf(self._lockfile, fcntl.LOCK_UN)
+            return
         self.release()
-
-    def _release_and_delete(self) -> None:
-        # Unlink while holding: fastlock lockers that waited on the old
-        # file notice the swap and lock the new one.
-        self._lock.release(True)
 
 
 def external_lock(
@@ -328,26 +447,42 @@ def remove_external_lock_file(
 
     This will be helpful when we have a lot of lock files
 
-    fastlock removes the file while holding its lock, and every fastlock
-    locker checks after locking that the file it locked is still the one
-    at the path, so removal is safe while other fastlock processes use
-    the lock; it waits for the current holder, if any.  Processes running
-    oslo.concurrency do not check: in a fleet that mixes both, do not
-    remove lock files that are in use.
+    fastlock removes the file (with ``os.remove``, as oslo does) while
+    holding its lock, and every fastlock locker checks after locking that
+    the file it locked is still the one at the path, so removal is safe
+    while other fastlock processes use the lock; it waits for the current
+    holder, if any.  Processes running oslo.concurrency do not check: in a
+    fleet that mixes both, do not remove lock files that are in use.
     """
     with internal_lock(name, semaphores=semaphores):
         lock_file_path = _get_lock_path(name, lock_file_prefix, lock_path)
-        if not os.path.exists(lock_file_path):
-            return
-        ext_lock = InterProcessLock(lock_file_path)
         try:
-            ext_lock.acquire()
-            ext_lock._release_and_delete()
+            _remove_holding(lock_file_path)
         except OSError as exc:
             if exc.errno != errno.ENOENT:
                 LOG.warning(
                     'Failed to remove file %(file)s', {'file': lock_file_path}
                 )
+
+
+def _remove_holding(path: Any) -> None:
+    # os.remove(path), as oslo does, but holding the file's lock when the
+    # file is there and can be locked.  Anything but a str or bytes path
+    # (a test's mock) goes to os.remove as is: oslo hands it over unchecked.
+    file_lock = None
+    if isinstance(path, (str, bytes)) and os.path.exists(path):
+        file_lock = _core.FileLock(path)
+        try:
+            file_lock.acquire()
+        except OSError:
+            file_lock = None  # e.g. not ours to open: os.remove decides
+    try:
+        os.remove(path)
+    finally:
+        if file_lock is not None:
+            # The descriptor now locks a file without a name: the next
+            # acquire in this process notices (fstat) and opens the new one.
+            file_lock.release()
 
 
 # (name, lock_file_prefix, lock path) -> the core ExternalLock that
@@ -361,22 +496,47 @@ _PATH_KEY = (_config.GROUP, 'lock_path')
 
 
 def _new_external_lock(
-    name: str, lock_file_prefix: str | None, lock_path: str | None
+    name: str, lock_file_prefix: str | None, path: str,
+    lock_path: str | None,
 ) -> AbstractContextManager[Any] | None:
-    # Build, cache and return the name's ExternalLock; None to leave it to
+    # Build, cache and return the name's ExternalLock for the lock
+    # directory *path* (lock() was given *lock_path*); None to leave it to
     # _Lock when it cannot be built (bad name or prefix, no lock path:
     # _Lock raises on entry, where oslo raises).
     try:
-        ext: AbstractContextManager[Any] = _core.ExternalLock(
+        ext = _external_lock_class(_core)(
             _semaphores._registry, name,
-            external_lock(name, lock_file_prefix, lock_path),
+            external_lock(name, lock_file_prefix, path),
+        )
+        # As a decorator it calls lock() again on each call, so that the
+        # configuration is read each time, as by oslo.  (An entry shared
+        # by a lock() with lock_path=None and one naming the configured
+        # path keeps the first one's arguments.)
+        ext._remake = functools.partial(
+            lock, name, lock_file_prefix, True, lock_path
         )
         if len(_external_locks) >= _EXTERNAL_LOCKS_MAX:
             _external_locks.clear()
-        _external_locks[name, lock_file_prefix, lock_path] = ext
+        _external_locks[name, lock_file_prefix, path] = ext
     except Exception:
         return None
-    return ext
+    return ext  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _external_lock_class(core: ModuleType) -> type[Any]:
+    # The core's ExternalLock, which also decorates a function.
+    class ExternalLock(core.ExternalLock):  # type: ignore[name-defined,misc]
+        __slots__ = ('_remake',)
+
+        def __call__(self, func: Callable[P, T]) -> Callable[P, T]:
+            """Decorate *func*: each call holds ``lock(name, ...,
+            external=True)``, as with oslo's (a ``ContextDecorator``)."""
+            return _decorate(func, self._remake)
+
+    ExternalLock.__module__ = __name__
+    ExternalLock.__qualname__ = 'ExternalLock'
+    return ExternalLock
 
 
 class _TryLock:
@@ -460,7 +620,7 @@ class _Lock:
     __slots__ = (
         'name', 'lock_file_prefix', 'external', 'lock_path', 'do_log',
         'semaphores', 'delay', 'fair', 'blocking', 'timeout', '_int',
-        '_ext',
+        '_ext', '_do_log',
     )
 
     def __init__(
@@ -480,7 +640,9 @@ class _Lock:
         self.lock_file_prefix = lock_file_prefix
         self.external = external
         self.lock_path = lock_path
-        self.do_log = do_log
+        # do_log as given, and whether to log (DEBUG is enabled) now.
+        self._do_log = do_log
+        self.do_log = do_log and LOG.isEnabledFor(_DEBUG)
         self.semaphores = semaphores
         self.delay = delay
         self.fair = fair
@@ -532,6 +694,17 @@ class _Lock:
         self._int = int_lock
         return int_lock if self._ext is None else self._ext
 
+    def __call__(self, func: Callable[P, T]) -> Callable[P, T]:
+        """Decorate *func*: each call holds a fresh ``lock()`` with these
+        arguments, as with oslo's (a ``ContextDecorator``)."""
+        args = (
+            self.name, self.lock_file_prefix, self.external, self.lock_path,
+            self._do_log, self.semaphores, self.delay, self.fair,
+            self.blocking,
+        )
+        timeout = self.timeout
+        return _decorate(func, lambda: lock(*args, timeout=timeout))
+
     def _acquire_external(self, timeout: float | None = None) -> Any:
         name = self.name
         ext_lock = external_lock(name, self.lock_file_prefix, self.lock_path)
@@ -571,9 +744,13 @@ def lock(
 ) -> AbstractContextManager[Any]:
     """Context based lock
 
-    This function yields a semaphore from the fastlock core (it cooperates
-    with eventlet when the process is monkey-patched) unless external is
-    True, in which case, it'll yield an InterProcessLock instance.
+    This function yields a `threading.Semaphore` instance (fastlock's
+    cooperates with eventlet when the process is monkey-patched) unless
+    external is True, in which case, it'll yield an InterProcessLock
+    instance.  Like oslo's, what it returns also decorates a function::
+
+        @lockutils.lock('mylock')
+        def foo(self, *args): ...
 
     :param lock_file_prefix: The lock_file_prefix argument is used to provide
       lock files on disk with a meaningful prefix.
@@ -615,13 +792,12 @@ def lock(
        Added *delay* and *semaphores* optional parameters.
     """
     # With DEBUG off the log calls would do nothing: skip them entirely.
-    do_log = do_log and LOG.isEnabledFor(_DEBUG)
     if not (
         fair
         or semaphores is not None
         or blocking is not True
         or timeout is not None
-        or do_log
+        or (do_log and LOG.isEnabledFor(_DEBUG))
     ):
         # The plain cases skip _Lock: the registry's semaphore itself, or
         # the name's ExternalLock.
@@ -651,7 +827,9 @@ def lock(
             try:
                 return _external_locks[name, lock_file_prefix, path]
             except (KeyError, TypeError):  # TypeError: a bad name
-                ext = _new_external_lock(name, lock_file_prefix, path)
+                ext = _new_external_lock(
+                    name, lock_file_prefix, path, lock_path
+                )
                 if ext is not None:
                     return ext
     _check_timeout(blocking, timeout)
@@ -976,9 +1154,10 @@ def _use_core(core: ModuleType) -> ModuleType:
     """Bind the facade to *core* (``_core_c`` or ``_core_py``) with fresh
     default containers; return the core bound before.  For tests and
     benchmarks that compare the two implementations in one process."""
-    global _core, _semaphores, _fair_locks, _registry_get
+    global _core, _semaphores, _fair_locks, _registry_get, _Semaphore
     previous = _core
     _core = _rwlock._core = core
+    _Semaphore = _semaphore_class(core)
     _semaphores = Semaphores()
     _fair_locks = FairLocks()
     _registry_get = _semaphores._registry.get
@@ -986,6 +1165,7 @@ def _use_core(core: ModuleType) -> ModuleType:
     return previous
 
 
+_Semaphore: type[Any] = _semaphore_class(_core)
 _semaphores = Semaphores()
 _fair_locks = FairLocks()
 _registry_get = _semaphores._registry.get

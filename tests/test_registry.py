@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 
 import pytest
 
@@ -76,15 +77,71 @@ def test_str_subclass_names_share_the_plain_entry(impl):
     assert type(sub.name) is str
 
 
-@pytest.mark.parametrize("name", [None, 1, b"x", ("x",), 1.5])
-def test_non_string_names_are_rejected(impl, name):
-    with pytest.raises(TypeError, match="lock name must be a str"):
-        impl.Registry().get(name)
+@pytest.mark.parametrize("name", [None, 1, b"x", ("x",), 1.5, ""], ids=repr)
+def test_any_hashable_name(impl, name):
+    reg = impl.Registry()
+    sem = reg.get(name)
+    assert reg.get(name) is sem
+    assert sem.name == name
+    assert reg.get("other") is not sem
 
 
-def test_empty_name_is_rejected(impl):
-    with pytest.raises(ValueError, match="must not be empty"):
-        impl.Registry().get("")
+def test_unhashable_name_is_rejected(impl):
+    with pytest.raises(TypeError, match="unhashable"):
+        impl.Registry().get(["x"])
+
+
+def test_semaphore_type(impl):
+    class Mine(impl.Semaphore):
+        pass
+
+    reg = impl.Registry(semaphore_type=Mine)
+    assert type(reg.get("a")) is Mine
+    assert reg.get("a").name == "a"
+    with pytest.raises(TypeError, match="subclass of Semaphore"):
+        impl.Registry(semaphore_type=object)
+
+
+class _SlowHash:
+    """A name whose __hash__ and __eq__ are Python code, so a thread
+    switch can happen in the middle of a dict operation on it."""
+
+    def __init__(self, key):
+        self.key = key
+
+    def __hash__(self):
+        time.sleep(0)
+        return hash(self.key)
+
+    def __eq__(self, other):
+        time.sleep(0)
+        return isinstance(other, _SlowHash) and other.key == self.key
+
+
+def test_names_with_python_hash_keep_one_semaphore_per_name(impl):
+    # Sweeps (on many short-lived names) run while other threads take the
+    # names: a name's entry must never be dropped while somebody uses it.
+    reg = impl.Registry()
+    state = {"inside": 0, "overlap": 0}
+    stop = time.monotonic() + 2
+
+    def work(i):
+        while time.monotonic() < stop:
+            for j in range(50):
+                reg.get(_SlowHash(("junk", i, j)))  # dropped at once
+            with reg.get(_SlowHash("shared")):
+                state["inside"] += 1
+                if state["inside"] > 1:
+                    state["overlap"] += 1
+                time.sleep(0)
+                state["inside"] -= 1
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(30)
+    assert state["overlap"] == 0
 
 
 def test_concurrent_get_gives_one_semaphore_per_name(impl):

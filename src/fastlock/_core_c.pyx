@@ -9,7 +9,9 @@ reference for behaviour.  Policy (logging, config, decorators) lives in
 ``fastlock.lockutils``.
 """
 
-from cpython.dict cimport PyDict_GetItem, PyDict_Next
+from cpython.dict cimport (
+    PyDict_GetItem, PyDict_GetItemWithError, PyDict_Next, PyDict_SetDefault,
+)
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_REFCNT
 from libc.math cimport INFINITY

@@ -1,4 +1,4 @@
 cdef dict _held
 
-cdef int _held_push(object owner, str name) except -1
-cdef int _held_remove(object owner, str name) except -1
+cdef int _held_push(object owner, object name) except -1
+cdef int _held_remove(object owner, object name) except -1

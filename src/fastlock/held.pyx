@@ -1,6 +1,6 @@
-# Per-(green)thread list of held lock names, keyed by greenlet: without
-# eventlet every OS thread runs in its own main greenlet, so one key
-# covers both.  A list that empties stays in place, so the next lock of
+# Per-(green)thread list of held lock names (any hashable, as oslo
+# takes), keyed by greenlet: without eventlet every OS thread runs in its
+# own main greenlet, so one key covers both.  A list that empties stays in place, so the next lock of
 # that thread costs no allocation; empty lists are swept when the table
 # has doubled since the last sweep, so finished threads cost nothing for
 # long.
@@ -8,7 +8,7 @@ _held = {}
 cdef Py_ssize_t _held_sweep_at = 256
 
 
-cdef int _held_push(object owner, str name) except -1:
+cdef int _held_push(object owner, object name) except -1:
     global _held_sweep_at
     cdef list names = _held.get(owner)
     if names is not None:
@@ -22,7 +22,7 @@ cdef int _held_push(object owner, str name) except -1:
     return 0
 
 
-cdef int _held_remove(object owner, str name) except -1:
+cdef int _held_remove(object owner, object name) except -1:
     cdef list names = _held[owner]
     cdef Py_ssize_t i
     # The newest acquisition is the usual one to go; the pushed object is

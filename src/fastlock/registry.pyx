@@ -8,7 +8,11 @@ cdef class Registry:
     ``get(name)`` returns the semaphore for *name*, creating it if needed.
     An entry lives while anyone holds, waits on or references its
     semaphore and is dropped afterwards, so any number of distinct names
-    can pass through in constant memory.
+    can pass through in constant memory.  A name is any hashable, as for
+    oslo's ``Semaphores``.
+
+    :param semaphore_type: the class of the semaphores made, a subclass
+        of :class:`Semaphore` (the default).
     """
 
     # Entries are kept strongly and swept when the table has doubled since
@@ -16,18 +20,31 @@ cdef class Registry:
     # weak dictionary would free and rebuild its semaphore on every use.
     # An entry is dead when the table holds its only reference (refcount 1)
     # and it is idle: then no one can tell it from a fresh one.
+    #
+    # A str name is hashed and compared without running Python code, so
+    # its lookup, insertion and removal cannot be interleaved with another
+    # thread's.  Other names may have __hash__/__eq__ written in Python
+    # (a thread switch point): they are looked up and inserted, and every
+    # sweep removes entries, holding _guard, so that no name's entry is
+    # removed after another thread found it.
 
-    def __init__(self, fair=True):
+    def __init__(self, fair=True, semaphore_type=None):
+        if semaphore_type is None:
+            semaphore_type = Semaphore
+        if not (isinstance(semaphore_type, type)
+                and issubclass(semaphore_type, Semaphore)):
+            raise TypeError("semaphore_type must be a subclass of Semaphore")
         self._entries = {}
         self._fair = fair
+        self._type = semaphore_type
+        self._guard = _allocate_lock()
         self._sweep_at = _MIN_SWEEP
         _registries.add(self)
 
     def get(self, name):
         """Return the semaphore for *name*, creating it if needed.
 
-        :raises TypeError: if *name* is not a str.
-        :raises ValueError: if *name* is empty.
+        :raises TypeError: if *name* is not hashable.
         """
         return self._get(name)
 
@@ -35,31 +52,49 @@ cdef class Registry:
         cdef PyObject *found
         if type(name) is not str:
             if not isinstance(name, str):
-                raise TypeError(
-                    "lock name must be a str, not %s" % type(name).__name__)
+                return self._get_other(name)
             name = str.__str__(name)
         found = PyDict_GetItem(self._entries, name)
         if found is not NULL:
             return <Semaphore>found
-        if not name:
-            raise ValueError("lock name must not be empty")
         if len(self._entries) >= self._sweep_at:
             self._sweep()
-        sem = Semaphore(1, self._fair, name)
-        self._entries[name] = sem
-        return sem
+        return self._insert(name)
+
+    cdef Semaphore _get_other(self, object name):
+        cdef PyObject *found
+        if len(self._entries) >= self._sweep_at:
+            self._sweep()
+        with self._guard:
+            found = PyDict_GetItemWithError(self._entries, name)
+            if found is not NULL:
+                return <Semaphore>found
+            return self._insert(name)
+
+    cdef Semaphore _insert(self, object name):
+        cdef Semaphore sem = self._type(1, self._fair)
+        sem._name = name
+        # setdefault: an entry another thread made meanwhile wins.
+        return <Semaphore>PyDict_SetDefault(self._entries, name, sem)
 
     cdef int _sweep(self) except -1:
         cdef Py_ssize_t pos = 0
         cdef PyObject *key
         cdef PyObject *value
         cdef list dead = []
-        while PyDict_Next(self._entries, &pos, &key, &value):
-            if Py_REFCNT(<object>value) == 1 and (<Semaphore>value)._is_idle():
-                dead.append(<object>key)
-        for key_obj in dead:
-            del self._entries[key_obj]
-        self._sweep_at = max(_MIN_SWEEP, 2 * len(self._entries))
+        with self._guard:
+            while PyDict_Next(self._entries, &pos, &key, &value):
+                if Py_REFCNT(<object>value) == 1 and (
+                        <Semaphore>value)._is_idle():
+                    dead.append(<object>key)
+            for key_obj in dead:
+                # Look again: removing a non-str name may have run Python
+                # code, and a str name's entry may have been found since.
+                value = PyDict_GetItemWithError(self._entries, key_obj)
+                if value is not NULL and Py_REFCNT(<object>value) == 1 and (
+                        <Semaphore>value)._is_idle():
+                    del self._entries[key_obj]
+            self._sweep_at = max(_MIN_SWEEP, 2 * len(self._entries))
         return 0
 
     def __len__(self):
@@ -102,6 +137,8 @@ def _after_fork_in_child():
     cdef Registry registry
     cdef Semaphore sem
     root = _root(PyGreenlet_GetCurrent())
+    for registry in list(_registries):
+        registry._guard = _allocate_lock()  # a vanished thread's, maybe
     for owner in [o for o in _held if _root(o) is not root]:
         del _held[owner]
     woken = []

@@ -33,7 +33,7 @@ cdef class Semaphore:
     cdef Py_ssize_t _value
     cdef Py_ssize_t _initial
     cdef bint _fair
-    cdef str _name
+    cdef object _name
     cdef object _waiters
     cdef list _owners
 

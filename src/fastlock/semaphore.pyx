@@ -9,6 +9,11 @@
 # global (tests shorten it), read only by waits with a timeout.
 _LONGEST_PARK = 86400.0
 
+# The name of a semaphore made outside a Registry: it has no held-list
+# entry.  Not None, which is a lock name like any other (oslo takes any
+# hashable).
+cdef object _UNNAMED = object()
+
 
 cdef object _check_timeout(bint blocking, object timeout):
     cdef double t
@@ -249,14 +254,14 @@ cdef class Semaphore:
         self._value = value
         self._initial = value
         self._fair = fair
-        self._name = name
+        self._name = _UNNAMED if name is None else name
         self._waiters = deque()
         self._owners = []
 
     @property
     def name(self):
         """The registry name of this semaphore, or None."""
-        return self._name
+        return None if self._name is _UNNAMED else self._name
 
     @property
     def fair(self):
@@ -279,7 +284,7 @@ cdef class Semaphore:
 
     def __repr__(self):
         return "<%s name=%r value=%d/%d waiting=%d fair=%s>" % (
-            type(self).__name__, self._name, self._value, self._initial,
+            type(self).__name__, self.name, self._value, self._initial,
             len(self._waiters), self._fair,
         )
 
@@ -288,7 +293,7 @@ cdef class Semaphore:
 
     cdef int _own(self, object owner) except -1:
         self._owners.append(owner)
-        if self._name is not None:
+        if self._name is not _UNNAMED:
             _held_push(owner, self._name)
         return 0
 
@@ -309,7 +314,7 @@ cdef class Semaphore:
 
     cdef object _drop_owner(self, Py_ssize_t i):
         owner = self._owners.pop(i)
-        if self._name is not None:
+        if self._name is not _UNNAMED:
             _held_remove(owner, self._name)
         return owner
 
