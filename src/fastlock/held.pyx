@@ -1,9 +1,9 @@
 # Per-(green)thread list of held lock names (any hashable, as oslo
 # takes), keyed by greenlet: without eventlet every OS thread runs in its
-# own main greenlet, so one key covers both.  A list that empties stays in place, so the next lock of
-# that thread costs no allocation; empty lists are swept when the table
-# has doubled since the last sweep, so finished threads cost nothing for
-# long.
+# own main greenlet, so one key covers both.  A list that empties stays in
+# place, so the next lock of that thread costs no allocation; empty lists
+# are swept when the table has doubled since the last sweep, so finished
+# threads cost nothing for long.
 _held = {}
 cdef Py_ssize_t _held_sweep_at = 256
 
