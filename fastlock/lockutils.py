@@ -561,6 +561,11 @@ class _TryLock:
     def __exit__(self, *exc_info: object) -> None:
         self._lock.release()
 
+    def __call__(self, func: Callable[P, T]) -> Callable[P, T]:
+        """Decorate *func*, as oslo's ``internal_lock(name,
+        blocking=False)`` context manager does."""
+        return _decorate(func, lambda: self)
+
 
 def _check_timeout(blocking: bool, timeout: float | None) -> None:
     # Fail at the call, not at __enter__, so bad input never reaches a wait.

@@ -15,7 +15,7 @@ from unittest import mock
 
 import pytest
 
-from tests.test_lockutils_behaviour import _messages
+from tests.test_lockutils_behaviour import _messages, _raised_in_thread
 
 
 def test_lock_gives_a_threading_semaphore_kept_per_name(any_lockutils):
@@ -57,6 +57,17 @@ def test_lock_decorates_functions_as_oslo(any_lockutils, lock_path, kwargs,
         t.join(30)
     assert len(calls) == 9
     assert shared_counter.state() == {"count": 9, "inside": 0, "max": 1}
+
+
+def test_nonblocking_internal_lock_decorates_as_oslo(any_lockutils):
+    @any_lockutils.internal_lock("nb", blocking=False)
+    def work():
+        return "ran"
+
+    assert work() == "ran"
+    with any_lockutils.lock("nb"):
+        assert _raised_in_thread(work) is any_lockutils.AcquireLockFailedException
+    assert work() == "ran"
 
 
 def test_decorated_plain_lock_logs_as_oslo(any_lockutils, debug_log):
