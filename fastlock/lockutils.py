@@ -466,23 +466,17 @@ def remove_external_lock_file(
 
 
 def _remove_holding(path: Any) -> None:
-    # os.remove(path), as oslo does, but holding the file's lock when the
-    # file is there and can be locked.  Anything but a str or bytes path
-    # (a test's mock) goes to os.remove as is: oslo hands it over unchecked.
-    file_lock = None
-    if isinstance(path, (str, bytes)) and os.path.exists(path):
-        file_lock = _core.FileLock(path)
-        try:
-            file_lock.acquire()
-        except OSError:
-            file_lock = None  # e.g. not ours to open: os.remove decides
-    try:
+    # Unlink a str or bytes path holding the file's lock, and only if the
+    # path still names the file locked (the core checks, then unlinks):
+    # a plain os.remove could remove a newer file another process holds.
+    # Anything else (a test's mock) goes to os.remove, which oslo calls
+    # unchecked.
+    if not (isinstance(path, (str, bytes)) and os.path.exists(path)):
         os.remove(path)
-    finally:
-        if file_lock is not None:
-            # The descriptor now locks a file without a name: the next
-            # acquire in this process notices (fstat) and opens the new one.
-            file_lock.release()
+        return
+    file_lock = _core.FileLock(path)
+    file_lock.acquire()
+    file_lock.release(True)
 
 
 # (name, lock_file_prefix, lock path) -> the core ExternalLock that
