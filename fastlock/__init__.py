@@ -7,14 +7,23 @@ twin (``FASTLOCK_NO_EXTENSIONS=1``).
 ``patch_oslo()`` makes ``oslo_concurrency.lockutils`` be fastlock's in the
 whole process (``unpatch_oslo()`` undoes it); ``FASTLOCK_PATCH_OSLO=1`` in
 the environment does it at ``import fastlock``.
+
+``FASTLOCK_LOCK_ORDER=warn|raise`` in the environment turns on lock-order
+checking at ``import fastlock`` (see
+:func:`fastlock.lockutils.set_lock_order_checking`), which reports
+problems as ``LockOrderWarning`` or ``LockOrderError``.
 """
 
 import os as _os
 
 from fastlock._core import IMPLEMENTATION, _is_truthy
+from fastlock._lockorder import LockOrderError, LockOrderWarning
 
 __version__ = "0.1.0"
-__all__ = ["IMPLEMENTATION", "__version__", "patch_oslo", "unpatch_oslo"]
+__all__ = [
+    "IMPLEMENTATION", "LockOrderError", "LockOrderWarning", "__version__",
+    "patch_oslo", "unpatch_oslo",
+]
 
 
 def patch_oslo() -> bool:

@@ -65,6 +65,25 @@ _held: dict[Any, list[Any]] = {}
 _UNNAMED: Any = object()
 
 
+# Lock-order checking: the policy is fastlock._lockorder's, which installs
+# a hook here when checking is on.  Off, it is None, and the acquire path
+# pays one test.
+_lock_order: Any = None
+
+
+def _set_lock_order(hook: Any) -> Any:
+    """Install *hook* (None: checking off); return the previous one.
+
+    Named semaphores call ``hook.acquiring(name, blocking)`` before they
+    try to acquire, and ``hook.waiting(name, owners, timeout)`` before
+    they block, then ``hook.woken()`` once the wait is over.
+    """
+    global _lock_order
+    previous = _lock_order
+    _lock_order = hook
+    return previous
+
+
 def held_locks() -> list[Any]:
     """Return the names of the locks held by the calling (green) thread.
 
@@ -418,6 +437,8 @@ class Semaphore:
         :param timeout: wait at most this many seconds (blocking only).
         """
         timeout = _check_timeout(blocking, timeout)
+        if _lock_order is not None and self._name is not _UNNAMED:
+            _lock_order.acquiring(self._name, blocking)
         with _guard:
             if self._value > 0:
                 self._value -= 1
@@ -438,7 +459,7 @@ class Semaphore:
         deadline = None if timeout is None else _monotonic() + timeout
         while True:
             try:
-                waiter.park(timeout)
+                self._park(waiter, timeout)
             except BaseException:
                 self._abandon(waiter)
                 raise
@@ -459,6 +480,19 @@ class Semaphore:
                     # Another caller took the freed permit first.
                     waiter = _Waiter(waiter.hub, self, waiter.waker)
                     self._waiters.appendleft(waiter)
+
+    def _park(self, waiter: _Waiter, timeout: float | None) -> None:
+        # With lock-order checking on, a wait on a named semaphore is
+        # shown to the checker, which may refuse it (a deadlock).
+        hook = _lock_order
+        if hook is None or self._name is _UNNAMED:
+            waiter.park(timeout)
+            return
+        hook.waiting(self._name, self._owners, timeout)
+        try:
+            waiter.park(timeout)
+        finally:
+            hook.woken()
 
     def _abandon(self, waiter: _Waiter) -> None:
         # The waiter left with an exception: give back what it was given

@@ -17,6 +17,7 @@ from typing import Any
 
 import greenlet
 
+from fastlock import _lockorder
 from fastlock._core import core as _selected_core
 
 # The core that lockutils is bound to; lockutils._use_core rebinds it.
@@ -341,6 +342,10 @@ class _FairLock(ReaderWriterLock):
                 raise RuntimeError(
                     "Reader %s to writer privilege escalation not allowed" % me
                 )
+        if blocking and _lockorder.checker is not None:
+            # The try below records no lock order (a try cannot
+            # deadlock); this acquisition can.
+            _lockorder.before_acquire(_core, sem.name)
         if not sem.acquire(False):
             if not blocking:
                 return False

@@ -3,8 +3,9 @@
 Same names, signatures, defaults, exceptions, configuration options and
 DEBUG log lines as oslo.concurrency 7.6.1; the mechanism (registry,
 semaphore, held-locks list) lives in the compiled core.  Beyond oslo:
-``held_locks()``, and a keyword-only ``timeout`` on ``lock``,
-``synchronized`` and ``internal_lock``.
+``held_locks()``, a keyword-only ``timeout`` on ``lock``,
+``synchronized`` and ``internal_lock``, and opt-in lock-order checking
+(``set_lock_order_checking()``).
 """
 
 from __future__ import annotations
@@ -26,8 +27,14 @@ from contextlib import AbstractContextManager
 from types import ModuleType
 from typing import Any, Literal, ParamSpec, Protocol, TypeVar, overload
 
-from fastlock import _config, _rwlock
+from fastlock import _config, _lockorder, _rwlock
 from fastlock._core import core as _core
+from fastlock._lockorder import LockOrderError as LockOrderError
+from fastlock._lockorder import LockOrderWarning as LockOrderWarning
+from fastlock._lockorder import default_lock_class as default_lock_class
+from fastlock._lockorder import (
+    set_lock_order_checking as set_lock_order_checking,
+)
 from fastlock._rwlock import FairLocks, ReaderWriterLock
 
 P = ParamSpec('P')
@@ -1161,6 +1168,7 @@ def _use_core(core: ModuleType) -> ModuleType:
     _fair_locks = FairLocks()
     _registry_get = _semaphores._registry.get
     _external_locks.clear()
+    _lockorder._install(core)
     return previous
 
 

@@ -6,6 +6,10 @@ as ``OSLO_LOCK_PATH`` (for child processes) for the duration of one test;
 both are restored afterwards.  Works for oslo's lockutils too, which reads
 the same option.
 
+Option ``--fastlock-lock-order=warn|raise``: lock-order checking for the
+whole run (see :func:`fastlock.lockutils.set_lock_order_checking`), on
+before any test module is collected.
+
 Loading the plugin imports :mod:`fastlock`, so ``FASTLOCK_PATCH_OSLO=1``
 swaps fastlock in for ``oslo_concurrency.lockutils`` before any test
 module is collected.
@@ -19,6 +23,25 @@ from typing import Any
 import pytest
 
 import fastlock  # noqa: F401  (honours FASTLOCK_PATCH_OSLO)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup('fastlock').addoption(
+        '--fastlock-lock-order',
+        choices=('warn', 'raise'),
+        default=None,
+        help='check the order in which named locks are taken: warn '
+        '(LockOrderWarning) or raise (LockOrderError) on a possible '
+        'deadlock',
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    mode = config.getoption('--fastlock-lock-order')
+    if mode is not None:
+        from fastlock import _lockorder
+
+        _lockorder.set_lock_order_checking(mode)
 
 
 def _current_override(conf: Any, name: str, group: str) -> Any:

@@ -53,6 +53,7 @@ cdef object _allocate_lock = _original("_thread").allocate_lock
 cdef dict _sys_modules = sys.modules
 
 include "held.pyx"
+include "lockorder.pyx"
 include "semaphore.pyx"
 include "registry.pyx"
 include "flock.pyx"

@@ -46,5 +46,6 @@ cdef class Semaphore:
     cdef bint _acquire(self, bint blocking, object timeout) except -1
     cdef int _release(self) except -1
     cdef list _forget_threads_but(self, object root)
+    cdef int _park(self, _Waiter waiter, object timeout) except -1
     cdef int _abandon(self, _Waiter waiter) except -1
     cdef inline bint _is_idle(self) noexcept

@@ -347,6 +347,8 @@ cdef class Semaphore:
         cdef double deadline = 0
         if timeout is not None:
             timeout = _check_timeout(blocking, timeout)
+        if _lock_order is not None and self._name is not _UNNAMED:
+            _lock_order.acquiring(self._name, blocking)  # switch point
         if self._value > 0:
             self._value -= 1
             self._own(PyGreenlet_GetCurrent())
@@ -363,7 +365,7 @@ cdef class Semaphore:
             deadline = _monotonic() + <double>timeout
         while True:
             try:
-                waiter.park(timeout)
+                self._park(waiter, timeout)
             except BaseException:
                 self._abandon(waiter)
                 raise
@@ -383,6 +385,19 @@ cdef class Semaphore:
                 # Another caller took the freed permit first.
                 waiter = _Waiter(waiter.hub, self)
                 self._waiters.appendleft(waiter)
+
+    cdef int _park(self, _Waiter waiter, object timeout) except -1:
+        # With lock-order checking on, a wait on a named semaphore is
+        # shown to the checker, which may refuse it (a deadlock).
+        hook = _lock_order
+        if hook is None or self._name is _UNNAMED:
+            return waiter.park(timeout)
+        hook.waiting(self._name, self._owners, timeout)  # switch point
+        try:
+            waiter.park(timeout)
+        finally:
+            hook.woken()  # switch point
+        return 0
 
     cdef int _abandon(self, _Waiter waiter) except -1:
         # The waiter left with an exception: give back what it was given
