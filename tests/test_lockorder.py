@@ -130,6 +130,28 @@ def test_consistent_orders_are_never_reported(checking, shared_counter):
         pass
 
 
+def test_synchronized_functions(checking):
+    lockutils = checking("raise")
+
+    @lockutils.synchronized("b")
+    def inner():
+        pass
+
+    @lockutils.synchronized("a")
+    def outer():
+        inner()
+
+    @lockutils.synchronized("b")
+    def inverted():
+        with lockutils.lock("a"):
+            pass
+
+    assert in_thread(outer) is None
+    error = in_thread(inverted)
+    assert isinstance(error, lockutils.LockOrderError)
+    assert "in outer" in str(error) and "in inverted" in str(error)
+
+
 def test_a_try_records_no_order(checking):
     lockutils = checking("raise")
     nest(lockutils, "a", "b")
