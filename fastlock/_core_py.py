@@ -659,7 +659,7 @@ def _renew_waker_after_fork() -> None:
     _os.set_blocking(waker._wfd, False)
     hub.add(hub.READ, waker._rfd, waker._drain, waker._fail, _noop)
     if waker._pending:
-        _write(waker._wfd, b"\0")  # posted before the fork: drain them
+        _os.write(waker._wfd, b"\0")  # posted before the fork: drain them
 
 
 def _after_fork_in_child() -> None:
