@@ -5,9 +5,11 @@ from typing import Any
 from typing_extensions import disjoint_base
 
 __all__ = [
-    "ExternalLock", "FileLock", "Registry", "Semaphore", "held_locks",
-    "set_lock_file_cache_size",
+    "HAND_OFF_AFTER", "ExternalLock", "FileLock", "Registry", "Semaphore",
+    "held_locks", "set_lock_file_cache_size",
 ]
+
+HAND_OFF_AFTER: float
 
 def held_locks() -> list[Any]: ...
 

@@ -26,8 +26,8 @@ from typing import Any, Literal, cast
 import greenlet
 
 __all__ = [
-    "ExternalLock", "FileLock", "Registry", "Semaphore", "held_locks",
-    "set_lock_file_cache_size",
+    "HAND_OFF_AFTER", "ExternalLock", "FileLock", "Registry", "Semaphore",
+    "held_locks", "set_lock_file_cache_size",
 ]
 
 
@@ -51,6 +51,13 @@ _getcurrent = greenlet.getcurrent
 _monotonic = time.monotonic
 
 _guard = _allocate_lock()
+
+# How long the oldest waiter of a fair=False semaphore waits before a
+# release hands the permit to it (and the least time between two such
+# hand-overs).  A fraction of the GIL's 5 ms switch interval: short enough
+# to bound waits well below what threading.Lock shows under contention,
+# long enough that the thread switch each hand-over costs is rare.
+HAND_OFF_AFTER = 0.0005
 
 # Semaphores that somebody holds: strong references, see Semaphore._own.
 _busy: set[Any] = set()
@@ -256,34 +263,39 @@ class _Waiter:
 
     __slots__ = (
         "lock", "sem", "glet", "hub", "waker", "thread", "parked", "granted",
-        "woken",
+        "woken", "since", "signalled",
     )
 
-    def __init__(self, hub: Any, sem: Semaphore, waker: Any) -> None:
+    def __init__(
+        self, hub: Any, sem: Semaphore, waker: Any, since: float
+    ) -> None:
         # waker: the hub's _HubWaker, made by the hub's own thread before
         # the waiter is queued (eventlet hubs must not be touched from
         # other threads); None for a native waiter.
         self.hub = hub
         self.sem = sem
         self.waker = waker
-        self.granted = False  # fair: the permit was handed to us
-        self.woken = False  # unfair: a permit was freed, go and try
+        self.since = since  # when this acquire began to wait
+        self.granted = False  # the permit was handed to us
+        self.woken = False  # fair=False: a permit was freed, go and try
+        self.signalled = False  # a wake() not yet consumed by park()
         self.glet = _getcurrent()
+        self.parked = False
         if hub is None:
             self.lock = _allocate_lock()
             self.lock.acquire()
         else:
             self.lock = None
             self.thread = _get_ident()
-            self.parked = True
 
-    def park(self, timeout: float | None) -> None:
-        """Block until woken, the timeout expires or an exception."""
+    def park(self, timeout: float | None) -> bool:
+        """Block until woken, the timeout expires or an exception; return
+        whether a wake() was consumed (the caller clears ``signalled``)."""
         if timeout is not None and timeout > _LONGEST_PARK:
             timeout = _LONGEST_PARK  # parked again until the deadline
         if self.lock is not None:
-            self.lock.acquire(True, -1 if timeout is None else timeout)
-            return
+            return bool(
+                self.lock.acquire(True, -1 if timeout is None else timeout))
         self.parked = True  # again, after a timer that was only a step
         timer = None
         try:
@@ -297,6 +309,8 @@ class _Waiter:
             self.parked = False
             if timer is not None:
                 timer.cancel()
+        # A resume() left pending by a timer only makes a spurious wake.
+        return True
 
     def resume(self) -> None:
         # Runs in the hub greenlet.  A stale call (the waiter already
@@ -337,12 +351,18 @@ class Semaphore:
 
     ``acquire()`` blocks OS threads on a native lock and parks green
     threads on their eventlet hub; a waiter of either kind may be woken by
-    a releaser of either kind, in any OS thread.  Waiters are served in
-    arrival order.  With ``fair=True`` (the default) a release hands the
-    permit straight to the oldest waiter, so nobody barges in and no
-    waiter starves; with ``fair=False`` a release frees the permit and
-    wakes the oldest waiter, and a newcomer may take the permit first
-    (more throughput under heavy contention, no bound on waiting).
+    a releaser of either kind, in any OS thread.  Waiters queue in arrival
+    order.  With ``fair=True`` (the default) a release hands the permit
+    straight to the oldest waiter: nobody barges in, strictly first come,
+    first served, at the price of a thread switch per acquisition under
+    contention.  With ``fair=False`` (what a :class:`Registry` makes by
+    default) a release frees the permit and wakes the oldest waiter
+    unless a woken one has yet to run, so the running thread may take the
+    permit again at once (no lock convoy under the GIL); but once the
+    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds and no permit
+    was handed over for as long, the release hands the permit to it.  A
+    wait is so bounded by about the queue's length times
+    :data:`HAND_OFF_AFTER`.
 
     A semaphore made by a :class:`Registry` has a ``name``; acquiring it
     adds the name to the caller's :func:`held_locks` list.
@@ -361,6 +381,8 @@ class Semaphore:
         self._name: Any = _UNNAMED if name is None else name
         self._waiters: collections.deque[_Waiter] = collections.deque()
         self._owners: list[Any] = []
+        self._woken = 0  # woken waiters (fair=False) that have yet to run
+        self._handed_at = 0.0  # last hand-over of a fair=False permit
 
     @property
     def name(self) -> Any:
@@ -454,43 +476,54 @@ class Semaphore:
                 self._value -= 1
                 self._own(_getcurrent())
                 return True
-            waiter = _Waiter(hub, self, waker)
+            now = _monotonic()
+            waiter = _Waiter(hub, self, waker, now)
             self._waiters.append(waiter)
-        deadline = None if timeout is None else _monotonic() + timeout
+        deadline = None if timeout is None else now + timeout
         while True:
             try:
-                self._park(waiter, timeout)
+                consumed = self._park(waiter, timeout)
             except BaseException:
                 self._abandon(waiter)
                 raise
             with _guard:
+                if consumed:
+                    waiter.signalled = False
                 if waiter.granted:
                     return True
-                if waiter.woken and self._value > 0:
-                    self._value -= 1
-                    self._own(_getcurrent())
-                    return True
-                if deadline is not None:
+                wake = None
+                got = False
+                if waiter.woken:
+                    waiter.woken = False
+                    self._woken -= 1
+                    if self._value > 0:
+                        self._value -= 1
+                        self._waiters.remove(waiter)
+                        self._own(_getcurrent())
+                        # A counting semaphore may have more free permits
+                        # than awake waiters.
+                        wake = self._wake_next()
+                        got = True
+                if not got and deadline is not None:
                     timeout = deadline - _monotonic()
                     if timeout <= 0:
-                        if not waiter.woken:
-                            self._waiters.remove(waiter)
+                        self._waiters.remove(waiter)
                         return False
-                if waiter.woken:
-                    # Another caller took the freed permit first.
-                    waiter = _Waiter(waiter.hub, self, waiter.waker)
-                    self._waiters.appendleft(waiter)
+                # else: someone barged in first, or a spurious wake-up;
+                # we kept our place in the queue.
+            if got:
+                self._wake(wake)
+                return True
 
-    def _park(self, waiter: _Waiter, timeout: float | None) -> None:
+    def _park(self, waiter: _Waiter, timeout: float | None) -> bool:
         # With lock-order checking on, a wait on a named semaphore is
         # shown to the checker, which may refuse it (a deadlock).
         hook = _lock_order
         if hook is None or self._name is _UNNAMED:
-            waiter.park(timeout)
-            return
+            return waiter.park(timeout)
         hook.waiting(self._name, self._owners, timeout)
         try:
-            waiter.park(timeout)
+            return waiter.park(timeout)
         finally:
             hook.woken()
 
@@ -500,10 +533,7 @@ class Semaphore:
         wake = None
         try:
             with _guard:
-                if waiter.granted or waiter.woken:
-                    wake = self._pass_on(waiter)
-                else:
-                    self._waiters.remove(waiter)
+                wake = self._pass_on(waiter)
         finally:
             # In a finally: a signal handler raising once the hand-off is
             # made must not keep the new owner asleep.
@@ -511,14 +541,18 @@ class Semaphore:
 
     def _pass_on(self, waiter: _Waiter) -> _Waiter | None:
         # Called under _guard.  What a waiter that will never use it was
-        # given goes to the next waiter, which is returned to be woken.
+        # given goes on: a granted permit is handed off, a wake-up to the
+        # next waiter; the waiter to wake is returned.  A waiter that was
+        # only woken (or not even that) is still queued.
         if waiter.granted:
             self._drop_owner(waiter.glet)
             return self._hand_off()
-        if self._value > 0 and self._waiters:
-            next_waiter = self._waiters.popleft()
-            next_waiter.woken = True
-            return next_waiter
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+        if waiter.woken:
+            waiter.woken = False
+            self._woken -= 1
+            return self._wake_next()
         return None
 
     def _wake(self, waiter: _Waiter | None) -> None:
@@ -528,20 +562,54 @@ class Semaphore:
             with _guard:
                 waiter = self._pass_on(waiter)
 
+    @staticmethod
+    def _signal(waiter: _Waiter) -> _Waiter | None:
+        # Called under _guard: the waiter to wake(), unless a wake-up is
+        # already on its way to it (then it sees the news when it runs).
+        if waiter.signalled:
+            return None
+        waiter.signalled = True
+        return waiter
+
+    def _wake_next(self) -> _Waiter | None:
+        # Called under _guard: wake the oldest waiter not yet woken if
+        # there are more free permits than woken waiters on their way to
+        # take them.  Waking only then is what stops a convoy: the others
+        # sleep on while the running thread barges.  Woken waiters stay
+        # queued, so a hand-over can still reach them.
+        if self._woken >= self._value:
+            return None
+        for waiter in self._waiters:
+            if not waiter.woken:
+                waiter.woken = True
+                self._woken += 1
+                return self._signal(waiter)
+        return None
+
     def _hand_off(self) -> _Waiter | None:
-        # Called under _guard after a permit was disowned.
+        # Called under _guard after a permit was disowned: give it to the
+        # oldest waiter (fair, or it starves), or free it.
         waiters = self._waiters
-        if self._fair and waiters:
+        if waiters and (self._fair or self._starving(waiters[0])):
             waiter = waiters.popleft()
+            if waiter.woken:
+                waiter.woken = False
+                self._woken -= 1
             waiter.granted = True
             self._own(waiter.glet)
-            return waiter
+            return self._signal(waiter)
         self._value += 1
-        if waiters:
-            waiter = waiters.popleft()
-            waiter.woken = True
-            return waiter
-        return None
+        return self._wake_next()
+
+    def _starving(self, oldest: _Waiter) -> bool:
+        # At most one hand-over per HAND_OFF_AFTER: each costs a thread
+        # switch, and with many waiters all of them have waited long.
+        now = _monotonic()
+        if (now - oldest.since < HAND_OFF_AFTER
+                or now - self._handed_at < HAND_OFF_AFTER):
+            return False
+        self._handed_at = now
+        return True
 
     def _forget_threads_but(self, root: Any) -> list[_Waiter]:
         # After fork only the forking OS thread (and the green threads of
@@ -554,6 +622,7 @@ class Semaphore:
         self._waiters = collections.deque(
             w for w in self._waiters if _root(w.glet) is root
         )
+        self._woken = sum(w.woken for w in self._waiters)
         woken = [self._hand_off() for _ in range(freed)]
         return [w for w in woken if w is not None]
 
@@ -588,14 +657,15 @@ class Registry:
     An entry lives while anyone holds, waits on or references its
     semaphore and is dropped afterwards, so any number of distinct names
     can pass through in constant memory.  A name is any hashable, as for
-    oslo's ``Semaphores``.
+    oslo's ``Semaphores``.  The semaphores are ``fair=False`` (bounded
+    barging, see :class:`Semaphore`) unless *fair* is true.
 
     :param semaphore_type: the class of the semaphores made, a subclass
         of :class:`Semaphore` (the default).
     """
 
     def __init__(
-        self, fair: bool = True, semaphore_type: type[Semaphore] | None = None
+        self, fair: bool = False, semaphore_type: type[Semaphore] | None = None
     ) -> None:
         if semaphore_type is None:
             semaphore_type = Semaphore

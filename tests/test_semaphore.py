@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -39,6 +40,132 @@ def _hammer(sem, threads=8, rounds=300):
 def test_mutual_exclusion_threads(impl, fair):
     state = _hammer(impl.Semaphore(fair=fair))
     assert state == {"count": 8 * 300, "inside": 0, "max_inside": 1}
+
+
+def test_registry_default_mode_excludes_with_tight_critical_section(impl):
+    # The default (barging) mode, with and without a GIL release inside:
+    # the running thread takes the permit again and again, so lost
+    # updates would show if a release let a woken waiter in as well.
+    sem = impl.Registry().get("tight")
+    assert not sem.fair
+    state = {"count": 0}
+
+    def work():
+        for _ in range(3000):
+            with sem:
+                value = state["count"]
+                state["count"] = value + 1
+
+    workers = [threading.Thread(target=work) for _ in range(16)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(60)
+        assert not t.is_alive(), "a worker hung"
+    assert state["count"] == 16 * 3000
+    assert (sem.value, sem.waiting) == (1, 0)
+    assert _hammer(sem, threads=16) == {
+        "count": 16 * 300, "inside": 0, "max_inside": 1}
+
+
+@pytest.mark.parametrize("value", [2, 3])
+def test_barging_counting_semaphore_with_timeouts_loses_no_wakeup(
+        impl, value):
+    # Waiters that give up (timeouts) while woken or queued must pass on
+    # what they were given: afterwards every permit is back and every
+    # blocking acquire got through.
+    sem = impl.Semaphore(value, fair=False)
+    state = {"inside": 0, "peak": 0, "timed_out": 0, "got": 0}
+
+    def work(i):
+        for n in range(200):
+            timeout = 0.0005 * (n % 3) if i % 2 else None
+            if not sem.acquire(timeout=timeout):
+                state["timed_out"] += 1
+                continue
+            state["inside"] += 1
+            state["peak"] = max(state["peak"], state["inside"])
+            time.sleep(0)
+            state["inside"] -= 1
+            state["got"] += 1
+            sem.release()
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(12)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(60)
+        assert not t.is_alive(), "a worker hung: a wake-up was lost"
+    assert state["peak"] <= value
+    assert state["got"] + state["timed_out"] == 12 * 200
+    assert state["got"] >= 6 * 200  # the blocking half always gets it
+    assert (sem.value, sem.waiting) == (value, 0)
+
+
+@pytest.fixture
+def no_forced_switch():
+    # With a huge switch interval the GIL changes hands only when its
+    # holder blocks: a thread that barges back in after each release then
+    # never lets a waiter run, unless a release hands the permit over.
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1000)
+    yield
+    sys.setswitchinterval(previous)
+
+
+def test_release_hands_over_to_a_waiter_that_waited_long(
+        impl, no_forced_switch):
+    sem = impl.Semaphore(fair=False)
+    sem.acquire()
+    got = []
+    t = threading.Thread(target=lambda: got.append(sem.acquire()))
+    t.start()
+    while sem.waiting == 0:
+        time.sleep(0.001)
+    time.sleep(3 * impl.HAND_OFF_AFTER)
+    sem.release()
+    # The waiter waited longer than HAND_OFF_AFTER: the permit is its
+    # own now, before it even runs, and a barging acquire fails.
+    assert not sem.acquire(blocking=False)
+    t.join(10)
+    assert got == [True]
+    sem.release()
+    assert (sem.value, sem.waiting) == (1, 0)
+
+
+@pytest.mark.parametrize("registry", [False, True])
+def test_barging_thread_cannot_starve_a_waiter(
+        impl, no_forced_switch, registry):
+    # The main thread releases and takes the lock again in a loop without
+    # ever blocking; with the GIL never forced away, a waiter gets in only
+    # if a release hands the permit to it.  Plain barging would finish all
+    # the rounds with the waiter still waiting.
+    if registry:
+        sem = impl.Registry().get("starve")
+    else:
+        sem = impl.Semaphore(fair=False)
+    rounds = 200_000
+    state = {"round": 0, "waiter_in_round": None}
+
+    def waiter():
+        with sem:
+            state["waiter_in_round"] = state["round"]
+
+    sem.acquire()
+    t = threading.Thread(target=waiter)
+    t.start()
+    while sem.waiting == 0:
+        time.sleep(0.001)
+    for i in range(rounds):
+        state["round"] = i
+        sem.release()
+        sem.acquire()
+        if state["waiter_in_round"] is not None:
+            break
+    sem.release()
+    t.join(10)
+    assert state["waiter_in_round"] is not None
+    assert state["waiter_in_round"] < rounds - 1, "the waiter starved"
 
 
 def test_counting_semaphore_admits_exactly_value(impl):

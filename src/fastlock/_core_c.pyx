@@ -15,6 +15,7 @@ from cpython.dict cimport (
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_REFCNT
 from libc.math cimport INFINITY
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from posix.unistd cimport read, write
 
 from fastlock.greenlet_capi cimport PyGreenlet_GetCurrent, PyGreenlet_Import
@@ -32,8 +33,8 @@ from weakref import WeakSet
 PyGreenlet_Import()
 
 __all__ = [
-    "ExternalLock", "FileLock", "Registry", "Semaphore", "held_locks",
-    "set_lock_file_cache_size",
+    "HAND_OFF_AFTER", "ExternalLock", "FileLock", "Registry", "Semaphore",
+    "held_locks", "set_lock_file_cache_size",
 ]
 
 

@@ -9,7 +9,8 @@ cdef class Registry:
     An entry lives while anyone holds, waits on or references its
     semaphore and is dropped afterwards, so any number of distinct names
     can pass through in constant memory.  A name is any hashable, as for
-    oslo's ``Semaphores``.
+    oslo's ``Semaphores``.  The semaphores are ``fair=False`` (bounded
+    barging, see :class:`Semaphore`) unless *fair* is true.
 
     :param semaphore_type: the class of the semaphores made, a subclass
         of :class:`Semaphore` (the default).
@@ -28,7 +29,7 @@ cdef class Registry:
     # sweep removes entries, holding _guard, so that no name's entry is
     # removed after another thread found it.
 
-    def __init__(self, fair=True, semaphore_type=None):
+    def __init__(self, fair=False, semaphore_type=None):
         if semaphore_type is None:
             semaphore_type = Semaphore
         if not (isinstance(semaphore_type, type)

@@ -24,6 +24,8 @@ cdef class _Waiter:
     cdef bint parked
     cdef bint granted
     cdef bint woken
+    cdef bint signalled
+    cdef double since
 
     cdef int park(self, object timeout) except -1
     cdef bint wake(self) except -1
@@ -36,13 +38,18 @@ cdef class Semaphore:
     cdef object _name
     cdef object _waiters
     cdef list _owners
+    cdef Py_ssize_t _woken
+    cdef double _handed_at
 
     cdef int _own(self, object owner) except -1
     cdef object _disown(self)
     cdef object _drop_owner(self, Py_ssize_t i)
     cdef _Waiter _pass_on(self, _Waiter waiter)
     cdef int _wake(self, _Waiter waiter) except -1
+    cdef inline _Waiter _signal(self, _Waiter waiter)
+    cdef _Waiter _wake_next(self)
     cdef _Waiter _hand_off(self)
+    cdef bint _starving(self, _Waiter oldest) noexcept
     cdef bint _acquire(self, bint blocking, object timeout) except -1
     cdef int _release(self) except -1
     cdef list _forget_threads_but(self, object root)

@@ -14,6 +14,17 @@ _LONGEST_PARK = 86400.0
 # hashable).
 cdef object _UNNAMED = object()
 
+# See _core_py.HAND_OFF_AFTER.
+HAND_OFF_AFTER = 0.0005
+cdef double _HAND_OFF_AFTER = HAND_OFF_AFTER
+
+
+cdef inline double _now() noexcept:
+    # time.monotonic() without a Python call: the same clock.
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
 
 cdef object _check_timeout(bint blocking, object timeout):
     cdef double t
@@ -159,9 +170,10 @@ cdef _HubWaker _waker_for(object hub):
 cdef class _Waiter:
     """One blocked acquire: parked on a native lock or on a hub."""
 
-    def __cinit__(self, hub, Semaphore sem):
+    def __cinit__(self, hub, Semaphore sem, double since):
         self.hub = hub
         self.sem = sem
+        self.since = since
         self.glet = PyGreenlet_GetCurrent()
         if hub is None:
             self.lock = _allocate_lock()
@@ -171,15 +183,17 @@ cdef class _Waiter:
             # queued: eventlet hubs must not be touched from other threads.
             self.waker = _waker_for(hub)  # switch point (first time only)
             self.thread = PyThread_get_thread_ident()
-            self.parked = True
 
     cdef int park(self, object timeout) except -1:
+        # Return whether a wake() was consumed (1) or the timeout expired
+        # (0); the caller clears ``signalled``.
         cdef object timer = None
         if timeout is not None and timeout > _LONGEST_PARK:
             timeout = _LONGEST_PARK  # parked again until the deadline
         if self.lock is not None:
             # switch point: releases the GIL while blocked
-            self.lock.acquire(True, -1 if timeout is None else timeout)
+            if self.lock.acquire(True, -1 if timeout is None else timeout):
+                return 1
             return 0
         self.parked = True  # again, after a timer that was only a step
         try:
@@ -193,7 +207,8 @@ cdef class _Waiter:
             self.parked = False
             if timer is not None:
                 timer.cancel()
-        return 0
+        # A resume() left pending by a timer only makes a spurious wake.
+        return 1
 
     def resume(self):
         # Runs in the hub greenlet.  A stale call (the waiter already
@@ -234,12 +249,18 @@ cdef class Semaphore:
 
     ``acquire()`` blocks OS threads on a native lock and parks green
     threads on their eventlet hub; a waiter of either kind may be woken by
-    a releaser of either kind, in any OS thread.  Waiters are served in
-    arrival order.  With ``fair=True`` (the default) a release hands the
-    permit straight to the oldest waiter, so nobody barges in and no
-    waiter starves; with ``fair=False`` a release frees the permit and
-    wakes the oldest waiter, and a newcomer may take the permit first
-    (more throughput under heavy contention, no bound on waiting).
+    a releaser of either kind, in any OS thread.  Waiters queue in arrival
+    order.  With ``fair=True`` (the default) a release hands the permit
+    straight to the oldest waiter: nobody barges in, strictly first come,
+    first served, at the price of a thread switch per acquisition under
+    contention.  With ``fair=False`` (what a :class:`Registry` makes by
+    default) a release frees the permit and wakes the oldest waiter
+    unless a woken one has yet to run, so the running thread may take the
+    permit again at once (no lock convoy under the GIL); but once the
+    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds and no permit
+    was handed over for as long, the release hands the permit to it.  A
+    wait is so bounded by about the queue's length times
+    :data:`HAND_OFF_AFTER`.
 
     A semaphore made by a :class:`Registry` has a ``name``; acquiring it
     adds the name to the caller's :func:`held_locks` list.
@@ -257,6 +278,8 @@ cdef class Semaphore:
         self._name = _UNNAMED if name is None else name
         self._waiters = deque()
         self._owners = []
+        self._woken = 0
+        self._handed_at = 0
 
     @property
     def name(self):
@@ -318,20 +341,56 @@ cdef class Semaphore:
             _held_remove(owner, self._name)
         return owner
 
+    cdef inline _Waiter _signal(self, _Waiter waiter):
+        # The waiter to wake(), unless a wake-up is already on its way to
+        # it (then it sees the news when it runs).
+        if waiter.signalled:
+            return None
+        waiter.signalled = True
+        return waiter
+
+    cdef _Waiter _wake_next(self):
+        # Wake the oldest waiter not yet woken if there are more free
+        # permits than woken waiters on their way to take them.  Waking
+        # only then is what stops a convoy: the others sleep on while the
+        # running thread barges.  Woken waiters stay queued, so a
+        # hand-over can still reach them.
+        cdef _Waiter waiter
+        if self._woken >= self._value:
+            return None
+        for w in self._waiters:
+            waiter = <_Waiter>w
+            if not waiter.woken:
+                waiter.woken = True
+                self._woken += 1
+                return self._signal(waiter)
+        return None
+
     cdef _Waiter _hand_off(self):
+        # After a permit was disowned: give it to the oldest waiter (fair,
+        # or it starves), or free it.
         cdef _Waiter waiter
         waiters = self._waiters
-        if self._fair and waiters:
+        if waiters and (self._fair or self._starving(waiters[0])):
             waiter = waiters.popleft()
+            if waiter.woken:
+                waiter.woken = False
+                self._woken -= 1
             waiter.granted = True
             self._own(waiter.glet)
-            return waiter
+            return self._signal(waiter)
         self._value += 1
-        if waiters:
-            waiter = waiters.popleft()
-            waiter.woken = True
-            return waiter
-        return None
+        return self._wake_next()
+
+    cdef bint _starving(self, _Waiter oldest) noexcept:
+        # At most one hand-over per HAND_OFF_AFTER: each costs a thread
+        # switch, and with many waiters all of them have waited long.
+        cdef double now = _now()
+        if (now - oldest.since < _HAND_OFF_AFTER
+                or now - self._handed_at < _HAND_OFF_AFTER):
+            return False
+        self._handed_at = now
+        return True
 
     def acquire(self, blocking=True, timeout=None):
         """Acquire one permit; return True on success.
@@ -344,7 +403,9 @@ cdef class Semaphore:
 
     cdef bint _acquire(self, bint blocking, object timeout) except -1:
         cdef _Waiter waiter
+        cdef double now
         cdef double deadline = 0
+        cdef int consumed
         if timeout is not None:
             timeout = _check_timeout(blocking, timeout)
         if _lock_order is not None and self._name is not _UNNAMED:
@@ -355,36 +416,43 @@ cdef class Semaphore:
             return True
         if not blocking or timeout == 0:
             return False
-        waiter = _Waiter(_current_hub(), self)  # switch point (see there)
+        now = _now()
+        waiter = _Waiter(_current_hub(), self, now)  # switch point (see there)
         if self._value > 0:  # freed meanwhile
             self._value -= 1
             self._own(PyGreenlet_GetCurrent())
             return True
         self._waiters.append(waiter)
         if timeout is not None:
-            deadline = _monotonic() + <double>timeout
+            deadline = now + <double>timeout
         while True:
             try:
-                self._park(waiter, timeout)
+                consumed = self._park(waiter, timeout)
             except BaseException:
                 self._abandon(waiter)
                 raise
+            if consumed:
+                waiter.signalled = False
             if waiter.granted:
                 return True
-            if waiter.woken and self._value > 0:
-                self._value -= 1
-                self._own(PyGreenlet_GetCurrent())
-                return True
-            if timeout is not None:
-                timeout = deadline - _monotonic()
-                if timeout <= 0:
-                    if not waiter.woken:
-                        self._waiters.remove(waiter)
-                    return False
             if waiter.woken:
-                # Another caller took the freed permit first.
-                waiter = _Waiter(waiter.hub, self)
-                self._waiters.appendleft(waiter)
+                waiter.woken = False
+                self._woken -= 1
+                if self._value > 0:
+                    self._value -= 1
+                    self._waiters.remove(waiter)
+                    self._own(PyGreenlet_GetCurrent())
+                    # A counting semaphore may have more free permits
+                    # than awake waiters.
+                    self._wake(self._wake_next())  # switch point
+                    return True
+            if timeout is not None:
+                timeout = deadline - _now()
+                if timeout <= 0:
+                    self._waiters.remove(waiter)
+                    return False
+            # else: someone barged in first, or a spurious wake-up; we
+            # kept our place in the queue.
 
     cdef int _park(self, _Waiter waiter, object timeout) except -1:
         # With lock-order checking on, a wait on a named semaphore is
@@ -394,24 +462,21 @@ cdef class Semaphore:
             return waiter.park(timeout)
         hook.waiting(self._name, self._owners, timeout)  # switch point
         try:
-            waiter.park(timeout)
+            return waiter.park(timeout)
         finally:
             hook.woken()  # switch point
-        return 0
 
     cdef int _abandon(self, _Waiter waiter) except -1:
         # The waiter left with an exception: give back what it was given
         # so that no wake-up is lost.
-        if waiter.granted or waiter.woken:
-            self._wake(self._pass_on(waiter))
-        else:
-            self._waiters.remove(waiter)
+        self._wake(self._pass_on(waiter))
         return 0
 
     cdef _Waiter _pass_on(self, _Waiter waiter):
-        # What a waiter that will never use it was given goes to the next
-        # waiter, which is returned to be woken.
-        cdef _Waiter next_waiter
+        # What a waiter that will never use it was given goes on: a
+        # granted permit is handed off, a wake-up to the next waiter; the
+        # waiter to wake is returned.  A waiter that was only woken (or
+        # not even that) is still queued.
         cdef Py_ssize_t i
         if waiter.granted:
             for i in range(len(self._owners)):
@@ -419,10 +484,12 @@ cdef class Semaphore:
                     self._drop_owner(i)
                     break
             return self._hand_off()
-        if self._value > 0 and self._waiters:
-            next_waiter = self._waiters.popleft()
-            next_waiter.woken = True
-            return next_waiter
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+        if waiter.woken:
+            waiter.woken = False
+            self._woken -= 1
+            return self._wake_next()
         return None
 
     cdef int _wake(self, _Waiter waiter) except -1:
@@ -440,6 +507,7 @@ cdef class Semaphore:
         self._owners[:] = kept
         self._waiters = deque(
             w for w in self._waiters if _root((<_Waiter>w).glet) is root)
+        self._woken = sum((<_Waiter>w).woken for w in self._waiters)
         woken = [self._hand_off() for _ in range(freed)]
         return [w for w in woken if w is not None]
 
