@@ -379,7 +379,9 @@ class Semaphore:
         self._initial = value
         self._fair = bool(fair)
         self._name: Any = _UNNAMED if name is None else name
-        self._waiters: collections.deque[_Waiter] = collections.deque()
+        # Made on the first wait and dropped when it empties: an empty
+        # deque is 760 bytes, most locks never have a waiter.
+        self._waiters: collections.deque[_Waiter] | None = None
         self._owners: list[Any] = []
         self._woken = 0  # woken waiters (fair=False) that have yet to run
         self._handed_at = 0.0  # last hand-over of a fair=False permit
@@ -402,7 +404,7 @@ class Semaphore:
     @property
     def waiting(self) -> int:
         """How many callers are blocked in ``acquire()``."""
-        return len(self._waiters)
+        return 0 if self._waiters is None else len(self._waiters)
 
     def locked(self) -> bool:
         """Return True if ``acquire()`` would block."""
@@ -411,7 +413,7 @@ class Semaphore:
     def __repr__(self) -> str:
         return "<%s name=%r value=%d/%d waiting=%d fair=%s>" % (
             type(self).__name__, self.name, self._value, self._initial,
-            len(self._waiters), self._fair,
+            self.waiting, self._fair,
         )
 
     def _own(self, owner: Any) -> None:
@@ -478,6 +480,8 @@ class Semaphore:
                 return True
             now = _monotonic()
             waiter = _Waiter(hub, self, waker, now)
+            if self._waiters is None:
+                self._waiters = collections.deque()
             self._waiters.append(waiter)
         deadline = None if timeout is None else now + timeout
         while True:
@@ -498,7 +502,7 @@ class Semaphore:
                     self._woken -= 1
                     if self._value > 0:
                         self._value -= 1
-                        self._waiters.remove(waiter)
+                        self._leave(waiter)
                         self._own(_getcurrent())
                         # A counting semaphore may have more free permits
                         # than awake waiters.
@@ -507,7 +511,7 @@ class Semaphore:
                 if not got and deadline is not None:
                     timeout = deadline - _monotonic()
                     if timeout <= 0:
-                        self._waiters.remove(waiter)
+                        self._leave(waiter)
                         return False
                 # else: someone barged in first, or a spurious wake-up;
                 # we kept our place in the queue.
@@ -547,8 +551,8 @@ class Semaphore:
         if waiter.granted:
             self._drop_owner(waiter.glet)
             return self._hand_off()
-        if waiter in self._waiters:
-            self._waiters.remove(waiter)
+        if self._waiters is not None and waiter in self._waiters:
+            self._leave(waiter)
         if waiter.woken:
             waiter.woken = False
             self._woken -= 1
@@ -561,6 +565,13 @@ class Semaphore:
         while waiter is not None and not waiter.wake():
             with _guard:
                 waiter = self._pass_on(waiter)
+
+    def _leave(self, waiter: _Waiter) -> None:
+        # Called under _guard.
+        assert self._waiters is not None
+        self._waiters.remove(waiter)
+        if not self._waiters:
+            self._waiters = None
 
     @staticmethod
     def _signal(waiter: _Waiter) -> _Waiter | None:
@@ -577,7 +588,7 @@ class Semaphore:
         # take them.  Waking only then is what stops a convoy: the others
         # sleep on while the running thread barges.  Woken waiters stay
         # queued, so a hand-over can still reach them.
-        if self._woken >= self._value:
+        if self._woken >= self._value or self._waiters is None:
             return None
         for waiter in self._waiters:
             if not waiter.woken:
@@ -592,6 +603,8 @@ class Semaphore:
         waiters = self._waiters
         if waiters and (self._fair or self._starving(waiters[0])):
             waiter = waiters.popleft()
+            if not waiters:
+                self._waiters = None
             if waiter.woken:
                 waiter.woken = False
                 self._woken -= 1
@@ -619,10 +632,11 @@ class Semaphore:
         self._owners[:] = kept
         if not kept:
             _busy.discard(self)
-        self._waiters = collections.deque(
-            w for w in self._waiters if _root(w.glet) is root
-        )
-        self._woken = sum(w.woken for w in self._waiters)
+        if self._waiters is not None:
+            self._waiters = collections.deque(
+                w for w in self._waiters if _root(w.glet) is root
+            ) or None
+            self._woken = sum(w.woken for w in self._waiters or ())
         woken = [self._hand_off() for _ in range(freed)]
         return [w for w in woken if w is not None]
 

@@ -35,3 +35,65 @@ def test_million_distinct_names_keep_rss_flat(lockutils, rss_bytes):
     assert grown < min(16 * 1024 * 1024, 64 * names), (
         "RSS grew by %d bytes over %d names" % (grown, names))
     assert len(lockutils._semaphores) == 0
+
+
+def test_live_lock_costs_at_most_300_bytes(impl):
+    # A live lock (referenced and held, but never waited on) costs its
+    # semaphore, its owners list and a registry slot; the waiters queue
+    # (an empty deque alone is 760 bytes) is made only on the first wait.
+    import tracemalloc
+
+    count = 5000
+    names = ["mem-%d" % i for i in range(count)]
+    registry = impl.Registry()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        live = [registry.get(n) for n in names]
+        for sem in live:
+            sem.acquire()
+        per_lock = (tracemalloc.get_traced_memory()[0] - before) / count
+    finally:
+        tracemalloc.stop()
+    for sem in live:
+        sem.release()
+    # The twin's objects are plain Python instances with a __dict__.
+    limit = 300 if impl.__name__.endswith("_c") else 500
+    assert per_lock <= limit, "%.0f bytes per live lock" % per_lock
+
+
+def test_waiters_queue_is_given_back_when_it_empties(impl):
+    import threading
+    import time
+    import tracemalloc
+
+    sem = impl.Semaphore()
+    done, finish = threading.Event(), threading.Event()
+
+    def work():
+        sem.acquire()
+        sem.release()
+        done.set()
+        finish.wait(10)  # stay alive: its memory is not what we measure
+
+    t = threading.Thread(target=work)
+    tracemalloc.start()
+    try:
+        sem.acquire()
+        t.start()
+        while sem.waiting == 0:
+            time.sleep(0.001)
+        during = tracemalloc.get_traced_memory()[0]
+        sem.release()
+        done.wait(10)
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+        finish.set()
+        t.join(10)
+    assert (sem.value, sem.waiting) == (1, 0)
+    # The waiter left, and with it the queue (an empty deque is 760
+    # bytes): kept, only the waiter's own few bytes would come back.
+    assert during - after > 500, during - after

@@ -47,6 +47,7 @@ cdef class Semaphore:
     cdef _Waiter _pass_on(self, _Waiter waiter)
     cdef int _wake(self, _Waiter waiter) except -1
     cdef inline _Waiter _signal(self, _Waiter waiter)
+    cdef int _leave(self, _Waiter waiter) except -1
     cdef _Waiter _wake_next(self)
     cdef _Waiter _hand_off(self)
     cdef bint _starving(self, _Waiter oldest) noexcept

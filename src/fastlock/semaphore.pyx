@@ -276,7 +276,9 @@ cdef class Semaphore:
         self._initial = value
         self._fair = fair
         self._name = _UNNAMED if name is None else name
-        self._waiters = deque()
+        # Made on the first wait and dropped when it empties: an empty
+        # deque is 760 bytes, most locks never have a waiter.
+        self._waiters = None
         self._owners = []
         self._woken = 0
         self._handed_at = 0
@@ -299,7 +301,7 @@ cdef class Semaphore:
     @property
     def waiting(self):
         """How many callers are blocked in ``acquire()``."""
-        return len(self._waiters)
+        return 0 if self._waiters is None else len(self._waiters)
 
     def locked(self):
         """Return True if ``acquire()`` would block."""
@@ -308,7 +310,7 @@ cdef class Semaphore:
     def __repr__(self):
         return "<%s name=%r value=%d/%d waiting=%d fair=%s>" % (
             type(self).__name__, self.name, self._value, self._initial,
-            len(self._waiters), self._fair,
+            self.waiting, self._fair,
         )
 
     cdef inline bint _is_idle(self) noexcept:
@@ -349,6 +351,12 @@ cdef class Semaphore:
         waiter.signalled = True
         return waiter
 
+    cdef int _leave(self, _Waiter waiter) except -1:
+        self._waiters.remove(waiter)
+        if not self._waiters:
+            self._waiters = None
+        return 0
+
     cdef _Waiter _wake_next(self):
         # Wake the oldest waiter not yet woken if there are more free
         # permits than woken waiters on their way to take them.  Waking
@@ -356,7 +364,7 @@ cdef class Semaphore:
         # running thread barges.  Woken waiters stay queued, so a
         # hand-over can still reach them.
         cdef _Waiter waiter
-        if self._woken >= self._value:
+        if self._woken >= self._value or self._waiters is None:
             return None
         for w in self._waiters:
             waiter = <_Waiter>w
@@ -373,6 +381,8 @@ cdef class Semaphore:
         waiters = self._waiters
         if waiters and (self._fair or self._starving(waiters[0])):
             waiter = waiters.popleft()
+            if not waiters:
+                self._waiters = None
             if waiter.woken:
                 waiter.woken = False
                 self._woken -= 1
@@ -422,6 +432,8 @@ cdef class Semaphore:
             self._value -= 1
             self._own(PyGreenlet_GetCurrent())
             return True
+        if self._waiters is None:
+            self._waiters = deque()
         self._waiters.append(waiter)
         if timeout is not None:
             deadline = now + <double>timeout
@@ -440,7 +452,7 @@ cdef class Semaphore:
                 self._woken -= 1
                 if self._value > 0:
                     self._value -= 1
-                    self._waiters.remove(waiter)
+                    self._leave(waiter)
                     self._own(PyGreenlet_GetCurrent())
                     # A counting semaphore may have more free permits
                     # than awake waiters.
@@ -449,7 +461,7 @@ cdef class Semaphore:
             if timeout is not None:
                 timeout = deadline - _now()
                 if timeout <= 0:
-                    self._waiters.remove(waiter)
+                    self._leave(waiter)
                     return False
             # else: someone barged in first, or a spurious wake-up; we
             # kept our place in the queue.
@@ -484,8 +496,8 @@ cdef class Semaphore:
                     self._drop_owner(i)
                     break
             return self._hand_off()
-        if waiter in self._waiters:
-            self._waiters.remove(waiter)
+        if self._waiters is not None and waiter in self._waiters:
+            self._leave(waiter)
         if waiter.woken:
             waiter.woken = False
             self._woken -= 1
@@ -505,9 +517,12 @@ cdef class Semaphore:
         cdef list kept = [o for o in self._owners if _root(o) is root]
         cdef Py_ssize_t freed = len(self._owners) - len(kept)
         self._owners[:] = kept
-        self._waiters = deque(
-            w for w in self._waiters if _root((<_Waiter>w).glet) is root)
-        self._woken = sum((<_Waiter>w).woken for w in self._waiters)
+        if self._waiters is not None:
+            self._waiters = deque(
+                w for w in self._waiters if _root((<_Waiter>w).glet) is root)
+            self._woken = sum((<_Waiter>w).woken for w in self._waiters)
+            if not self._waiters:
+                self._waiters = None
         woken = [self._hand_off() for _ in range(freed)]
         return [w for w in woken if w is not None]
 
