@@ -386,12 +386,159 @@ def profile_text(meta):
     return '\n'.join(lines)
 
 
+# -- scaling curves --------------------------------------------------------
+
+CURVES = {
+    'threads_tight': 'native threads on one name, tight critical section',
+    'threads_sleep0': 'native threads on one name, time.sleep(0) inside',
+}
+METRICS = (
+    ('throughput', 'throughput'),
+    ('max_wait', 'longest wait'),
+    ('spread', 'spread (stdev/mean)'),
+)
+
+
+def _fmt_metric(metric, v):
+    if v is None:
+        return '—'
+    if metric == 'throughput':
+        return '%.0fk/s' % (v / 1e3) if v < 1e6 else '%.2fM/s' % (v / 1e6)
+    if metric == 'max_wait':
+        return '%.1f ms' % (v * 1e3) if v < 1 else '%.2f s' % v
+    return '%.2f' % v
+
+
+def curves_text(meta):
+    """One Markdown table per curve: rows metric x contender, one column
+    per point; the ratio to threading.Lock in the same runs in
+    parentheses."""
+    curves = (meta or {}).get('curves')
+    if not curves:
+        return None
+    out = []
+    for key, title in CURVES.items():
+        c = curves.get(key)
+        if not c:
+            continue
+        points = c['points']
+        out += ['Scaling: %s (per point the median of %d runs of %.2f s; '
+                '(x) = median ratio to threading.Lock in the same runs):'
+                % (title, c.get('repeats', 1), c.get('duration', 0)), '',
+                '| threads | contender | ' + ' | '.join(
+                    str(n) for n in points) + ' |',
+                '| --- | --- |' + ' ---: |' * len(points)]
+        for metric, label in METRICS:
+            for who in _lib.IN_PROCESS:
+                res = c.get(who)
+                if not res:
+                    continue
+                cells = []
+                for i in range(len(points)):
+                    cell = _fmt_metric(metric, res[metric][i])
+                    x = res[metric + '_x'][i]
+                    if who != _lib.FLOOR and x is not None:
+                        cell += ' (%s)' % fmt_ratio(x)
+                    cells.append(cell)
+                name = ('**%s**' % who) if who == 'fastlock-c' else who
+                out.append('| %s | %s | %s |' % (label, name,
+                                                 ' | '.join(cells)))
+        out.append('')
+    return '\n'.join(out).strip()
+
+
+def curve_targets(meta):
+    """[(target, 'met'|'MISSED', detail)] for the native-thread curves
+    (issue 13), fastlock-c."""
+    curves = (meta or {}).get('curves') or {}
+    res = []
+    tight = curves.get('threads_tight')
+    if not tight or 'fastlock-c' not in tight:
+        return [('native threads on one name (issue 13)', 'MISSED',
+                 'not measured')]
+    want = [n for n in (2, 8, 32, 128) if n in tight['points']]
+    idx = [tight['points'].index(n) for n in want]
+    c, o = tight['fastlock-c'], tight.get('oslo')
+
+    def judge(text, values, ok):
+        res.append((text, 'met' if all(ok(v) for v in values) else 'MISSED',
+                    ', '.join('%d: %s' % (n, fmt_ratio(v))
+                              for n, v in zip(want, values, strict=True))))
+
+    judge('native threads 2/8/32/128, tight: throughput >= 0.8x '
+          'threading.Lock', [c['throughput_x'][i] for i in idx],
+          lambda v: v is not None and v >= 0.8)
+    if o:
+        judge('native threads 2/8/32/128, tight: throughput >= 2x oslo',
+              [c['throughput'][i] / o['throughput'][i] for i in idx],
+              lambda v: v >= 2)
+    judge('native threads 2/8/32/128, tight: longest wait <= '
+          'threading.Lock\'s', [c['max_wait_x'][i] for i in idx],
+          lambda v: v is not None and v <= 1)
+    judge('native threads 2/8/32/128, tight: spread <= threading.Lock\'s',
+          [c['spread_x'][i] for i in idx],
+          lambda v: v is not None and v <= 1)
+    sl = curves.get('threads_sleep0')
+    if sl and 'fastlock-c' in sl:
+        res.append((
+            'native threads, time.sleep(0) inside: near-even shares '
+            '(spread <= 0.5)',
+            'met' if all(v <= 0.5 for v in sl['fastlock-c']['spread'])
+            else 'MISSED',
+            ', '.join('%d: %.2f' % (n, v) for n, v in zip(
+                sl['points'], sl['fastlock-c']['spread'], strict=True))))
+    return res
+
+
+def curves_chart(meta, path):
+    """One panel per curve and metric (threads on a log axis); returns
+    the path, or None without curves or matplotlib."""
+    curves = (meta or {}).get('curves')
+    if not curves:
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    keys = [k for k in CURVES if k in curves]
+    fig, axes = plt.subplots(len(keys), len(METRICS), squeeze=False,
+                             figsize=(4.2 * len(METRICS), 3.2 * len(keys)))
+    for row, key in enumerate(keys):
+        c = curves[key]
+        for col, (metric, label) in enumerate(METRICS):
+            ax = axes[row][col]
+            for who in _lib.IN_PROCESS:
+                if who in c:
+                    scale = 1e3 if metric == 'max_wait' else 1
+                    ax.plot(c['points'], [v * scale if v is not None
+                                          else None
+                                          for v in c[who][metric]],
+                            marker='o', label=who)
+            ax.set_xscale('log', base=2)
+            if metric != 'spread':
+                ax.set_yscale('log')
+            ax.set_xlabel('threads')
+            ax.set_ylabel({'throughput': 'acquisitions/s',
+                           'max_wait': 'longest wait (ms)'}.get(metric,
+                                                                label))
+            ax.set_title('%s\n%s' % (CURVES[key], label), fontsize=8)
+            ax.grid(True, alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def targets_text(rows, meta=None):
     lines = ['Targets (issue 4; fastlock-c, ratios from this run):']
     if (meta or {}).get('quick'):
         lines[0] = ('Targets (issue 4; fastlock-c; QUICK MODE, small samples: '
                     'indicative only, quote `make bench`):')
-    for text, status, detail in targets(rows, meta):
+    for text, status, detail in targets(rows, meta) + curve_targets(meta):
         lines.append('- [%s] %s: %s' % (status, text, detail))
     return '\n'.join(lines)
 
@@ -426,7 +573,8 @@ LEGEND = (
 
 def report(rows, meta=None):
     parts = [header(meta), '', table(rows), '', LEGEND, '',
-             profile_text(meta), '', targets_text(rows, meta)]
+             curves_text(meta), '', profile_text(meta), '',
+             targets_text(rows, meta)]
     return '\n'.join(p for p in parts if p is not None).strip() + '\n'
 
 
@@ -483,6 +631,10 @@ def main():
     if args.chart:
         print('chart:', chart(rows, args.chart) or
               'not written (matplotlib is not importable)')
+        base, ext = os.path.splitext(args.chart)
+        png = curves_chart(meta, base + '-scaling' + ext)
+        if png:
+            print('scaling curves:', png)
 
 
 if __name__ == '__main__':

@@ -12,7 +12,9 @@ Parts, each in its own interpreter:
 4. registry, 1,000,000 names (plain timed script): ``registry.py``;
 5. coordination: cluster locks on real redis, etcd and ZooKeeper servers,
    fastlock.coordination beside plain tooz (``coordination.py``);
-6. profile: deterministic per-operation counts of Python calls and greenlet
+6. scaling curves, native threads 1..128 on one name (plain timed
+   script): ``scaling.py``, drawn in ``scaling.png``;
+7. profile: deterministic per-operation counts of Python calls and greenlet
    switches (``profile.py``), quoted where they explain a result.
 
 The pytest-benchmark parts run in 3 passes (alternate ones in reverse
@@ -44,7 +46,7 @@ import _lib  # noqa: E402
 import report  # noqa: E402
 
 PARTS = ('inprocess', 'eventlet', 'processes', 'registry', 'coordination',
-         'profile')
+         'scaling', 'profile')
 PYTEST_COMMON = [
     '-p', 'no:cacheprovider', '-p', 'no:fastlock', '-p', 'no:logging',
     '-p', 'no:warnings', '-o', 'python_files=bench_*.py',
@@ -154,7 +156,8 @@ def main():
                 ], os.path.join(out, tag + '.log'))
                 if os.path.exists(path):
                     rows += report.load([path])[0]
-    for part in ('processes', 'registry', 'coordination', 'profile'):
+    for part in ('processes', 'registry', 'coordination', 'scaling',
+                 'profile'):
         if part not in parts:
             continue
         path = os.path.join(out, part + '.json')
@@ -185,6 +188,9 @@ def main():
         png = report.chart(rows, os.path.join(out, 'chart.png'))
         print('chart: %s' % (png or 'not written (matplotlib is not '
                              'importable; it is optional)'))
+        png = report.curves_chart(meta, os.path.join(out, 'scaling.png'))
+        if png:
+            print('scaling curves: %s' % png)
     print('JSON: %s' % results)
     failed = {k: v for k, v in codes.items() if v not in (0, 5)}
     if failed:
