@@ -63,6 +63,10 @@ def lockutils_for(contender):
         yield lockutils
     finally:
         lockutils._use_core(previous)
+        # Close the idle lock files this core cached: in production one
+        # process runs one core, here the next contender needs the
+        # descriptors.
+        core.set_lock_file_cache_size(core.set_lock_file_cache_size(0))
 
 
 class ExternalLock:

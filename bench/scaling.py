@@ -7,6 +7,8 @@ the load grows, side by side in one run.
 * the same at 2..128 threads with ``time.sleep(0)`` inside the critical
   section (the GIL is released while holding the lock, as real I/O under
   a lock would);
+* external locks cycled over 10..10,000 names: time per lock+unlock,
+  against ``fcntl.lockf`` on as many descriptors opened beforehand;
 
 for ``threading.Lock`` (one lock object, the floor), oslo, fastlock-py
 and fastlock-c (``with lock(name)`` per acquisition, as users write it).
@@ -157,8 +159,82 @@ def run(quick):
         lockutils._use_core(previous)
 
 
+EXTERNAL_NAMES = (10, 100, 1000, 10_000)
+
+
+def external_curve(points, repeats):
+    """Time per ``with lock(name, external=True)`` cycled over *n* names
+    (after one warm-up cycle), against ``fcntl.lockf`` lock+unlock on *n*
+    descriptors opened beforehand (the floor)."""
+    import fcntl
+    import importlib
+    import tempfile
+
+    from fastlock import lockutils
+
+    oslo = _lib.oslo_lockutils()
+    who = [_lib.LOCKF, 'oslo', 'fastlock-py', 'fastlock-c']
+    out = {'points': list(points), 'repeats': repeats}
+    for c in who:
+        out[c] = {'per_op': [], 'per_op_x': []}
+    clock = time.perf_counter
+    with tempfile.TemporaryDirectory() as d:
+        for n in points:
+            names = ['ext-%05d' % i for i in range(n)]
+            ops = max(2 * n, 4000)
+            runs = {c: [] for c in who}
+            for r in range(repeats):
+                for c in (who if r % 2 == 0 else who[::-1]):
+                    if c == _lib.LOCKF:
+                        fds = [os.open(os.path.join(d, x),
+                                       os.O_RDWR | os.O_CREAT)
+                               for x in names]
+                        lockf, ex, un = fcntl.lockf, fcntl.LOCK_EX, \
+                            fcntl.LOCK_UN
+                        t0 = clock()
+                        for i in range(ops):
+                            fd = fds[i % n]
+                            lockf(fd, ex)
+                            lockf(fd, un)
+                        runs[c].append((clock() - t0) / ops)
+                        for fd in fds:
+                            os.close(fd)
+                        continue
+                    core = None
+                    if c == 'oslo':
+                        lock = oslo.lock
+                    else:
+                        core = importlib.import_module(
+                            'fastlock._core_' + c[9:])
+                        lockutils._use_core(core)
+                        lock = lockutils.lock
+                    for x in names:  # warm-up cycle: the caches filled
+                        with lock(x, external=True, lock_path=d):
+                            pass
+                    t0 = clock()
+                    for i in range(ops):
+                        with lock(names[i % n], external=True, lock_path=d):
+                            pass
+                    runs[c].append((clock() - t0) / ops)
+                    if core is not None:
+                        core.set_lock_file_cache_size(
+                            core.set_lock_file_cache_size(0))
+            for c in who:
+                out[c]['per_op'].append(statistics.median(runs[c]))
+                out[c]['per_op_x'].append(statistics.median(
+                    a / b for a, b in zip(runs[c], runs[_lib.LOCKF],
+                                          strict=True)))
+            print('external %5d names: %s' % (n, ', '.join(
+                '%s %.2f µs' % (c, out[c]['per_op'][-1] * 1e6)
+                for c in who)), flush=True)
+    return out
+
+
 def _curves(getters, tight, duration, repeats):
     return {
+        'external_names': external_curve(
+            EXTERNAL_NAMES[:3] if duration < 0.2 else EXTERNAL_NAMES,
+            repeats),
         'threads_tight': dict(curve(getters, tight, duration, repeats,
                                     False), duration=duration,
                               repeats=repeats),

@@ -822,11 +822,18 @@ _start_thread = _thread.start_new_thread  # tests patch it
 _PENDING, _DONE, _ABANDONED, _FORKED = 0, 1, 2, 3
 # FileLock._lock_fd outcomes
 _NOT_LOCKED, _LOCKED, _RETRY = 0, 1, 2
+# The clock of the second-chance eviction: every open file's entry once,
+# oldest first (entries dropped meanwhile are skipped, and swept when they
+# pile up).
+_clock: collections.deque[_LockFile] = collections.deque()
 
 
 def _default_cache_size() -> int:
-    # A quarter of the descriptor limit, at most 256: the cache must never
-    # be what makes the application run out of descriptors.
+    # Half the descriptor limit, at most 16,384: enough that names cycled
+    # by the thousand keep their descriptors (a cache smaller than the
+    # cycle misses on every use, whatever it evicts), while the other half
+    # stays the application's.  Our own opens give every idle descriptor
+    # back on EMFILE.
     try:
         import resource
 
@@ -834,8 +841,8 @@ def _default_cache_size() -> int:
     except Exception:  # pragma: no cover - not on Linux
         return 64
     if soft < 0:
-        return 256
-    return max(4, min(256, soft // 4))
+        return 16384
+    return max(4, min(16384, soft // 2))
 
 
 _max_lock_files = _default_cache_size()
@@ -947,6 +954,33 @@ def _evict(keep: int) -> None:
                 entry.used = False
                 continue
             _drop(entry)
+    _sweep_clock()
+
+
+def _evict_one() -> None:
+    # Called under _guard.  One step of the clock: the oldest entry not
+    # used since the hand last passed and idle is closed; a used or busy
+    # one gets its bit cleared and goes to the back.  Two laps at most
+    # (the first may only clear bits); if everything is busy, nothing is
+    # closed.
+    for _ in range(2 * len(_clock)):
+        if not _clock:
+            return
+        entry = _clock.popleft()
+        if _by_file.get(entry.key) is not entry:
+            continue  # dropped meanwhile
+        if entry.used or not entry.is_idle():
+            entry.used = False
+            _clock.append(entry)
+            continue
+        _drop(entry)
+        return
+
+
+def _sweep_clock() -> None:
+    # Called under _guard.
+    global _clock
+    _clock = collections.deque(_by_file.values())
 
 
 def _lock_file(path: bytes, given: bytes) -> _LockFile:
@@ -956,7 +990,9 @@ def _lock_file(path: bytes, given: bytes) -> _LockFile:
             entry.used = True
             return entry
         if len(_by_file) >= _max_lock_files:
-            _evict(_max_lock_files * 3 // 4)
+            _evict_one()
+        elif len(_clock) > 2 * len(_by_file) + 64:
+            _sweep_clock()  # entries dropped by deletes and faults
         try:
             entry = _LockFile(path, given)
         except OSError as exc:
@@ -978,6 +1014,7 @@ def _lock_file(path: bytes, given: bytes) -> _LockFile:
             return known
         _lock_files[path] = entry
         _by_file[entry.key] = entry
+        _clock.append(entry)
         return entry
 
 
@@ -1329,6 +1366,7 @@ def _forget_lock_files() -> None:
         entry.discard()
     _lock_files.clear()
     _by_file.clear()
+    _clock.clear()
     forked = [h for h in _helper_waits if h.state == _PENDING]
     _helper_waits.clear()
     root = _root(_getcurrent())

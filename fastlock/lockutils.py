@@ -10,6 +10,7 @@ semaphore, held-locks list) lives in the compiled core.  Beyond oslo:
 
 from __future__ import annotations
 
+import collections
 import errno
 import fcntl
 import functools
@@ -489,9 +490,14 @@ def _remove_holding(path: Any) -> None:
 # (name, lock_file_prefix, lock path) -> the core ExternalLock that
 # lock(name, external=True) returns.  Building one (path, checks, objects)
 # costs more than the lock itself, and one object serves every
-# acquisition; bounded, and emptied wholesale when full.
-_external_locks: dict[tuple[Any, Any, Any], AbstractContextManager[Any]] = {}
-_EXTERNAL_LOCKS_MAX = 1024
+# acquisition.  Bounded like the core's descriptor cache, which it feeds,
+# and the oldest entry goes when full: one at a time, so names cycled
+# beyond the bound cost a rebuild each, not a cliff (a hit stays a plain
+# dict lookup, hence first in, first out rather than LRU).
+_external_locks: collections.OrderedDict[
+    tuple[Any, Any, Any], AbstractContextManager[Any]] = (
+    collections.OrderedDict())
+_EXTERNAL_LOCKS_MAX = max(1024, _core._default_cache_size())
 _DISABLED_KEY = (_config.GROUP, 'disable_process_locking')
 _PATH_KEY = (_config.GROUP, 'lock_path')
 
@@ -517,7 +523,7 @@ def _new_external_lock(
             lock, name, lock_file_prefix, True, lock_path
         )
         if len(_external_locks) >= _EXTERNAL_LOCKS_MAX:
-            _external_locks.clear()
+            _external_locks.popitem(last=False)
         _external_locks[name, lock_file_prefix, path] = ext
     except Exception:
         return None

@@ -393,6 +393,61 @@ def _open_fds_under(directory):
     return count
 
 
+def _open_names_under(directory):
+    names = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink("/proc/self/fd/" + fd)
+        except OSError:
+            continue
+        if target.startswith(directory):
+            names.add(os.path.basename(target))
+    return names
+
+
+def test_core_descriptor_cache_evicts_one_at_a_time(impl, lock_path):
+    # A full cache closes one descriptor per new file, not a batch, and
+    # the hand gives a file used since it last passed a second chance.
+    previous = impl.set_lock_file_cache_size(8)
+    try:
+        impl.set_lock_file_cache_size(0)
+        impl.set_lock_file_cache_size(8)
+        names = ["n%d" % i for i in range(8)]
+        for name in names:
+            with impl.FileLock(os.path.join(lock_path, name)):
+                pass
+        assert _open_names_under(lock_path) == set(names)
+        with impl.FileLock(os.path.join(lock_path, "n0")):
+            pass  # used again: the hand spares it once
+        with impl.FileLock(os.path.join(lock_path, "new")):
+            pass
+        assert _open_names_under(lock_path) == set(names) - {"n1"} | {"new"}
+    finally:
+        impl.set_lock_file_cache_size(previous)
+
+
+def test_default_descriptor_cache_follows_the_descriptor_limit(impl):
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    previous = impl.set_lock_file_cache_size(0)
+    impl.set_lock_file_cache_size(previous)
+    assert previous == impl._default_cache_size()
+    if 8 <= soft < 2 * 16384:
+        assert previous == soft // 2
+
+
+def test_external_lock_cache_evicts_the_oldest_only(
+        lockutils, lock_path, monkeypatch):
+    monkeypatch.setattr(lockutils, "_EXTERNAL_LOCKS_MAX", 4)
+    lockutils._external_locks.clear()
+    for i in range(6):
+        with lockutils.lock("c%d" % i, external=True, lock_path=lock_path):
+            pass
+    assert [k[0] for k in lockutils._external_locks] == [
+        "c2", "c3", "c4", "c5"]
+
+
 def test_core_descriptor_cache_is_bounded(impl, lock_path):
     previous = impl.set_lock_file_cache_size(8)
     try:

@@ -35,6 +35,10 @@ cdef int _setlk = F_OFD_SETLK
 cdef int _setlkw = F_OFD_SETLKW
 cdef dict _lock_files = {}  # path -> _LockFile, any spelling
 cdef dict _by_file = {}  # (st_dev, st_ino) -> _LockFile, one per open file
+# The clock of the second-chance eviction: every open file's entry once,
+# oldest first (entries dropped meanwhile are skipped, and swept when they
+# pile up).
+cdef object _clock = deque()
 cdef Py_ssize_t _max_lock_files = 64  # set below
 # Spellings remembered per file beyond the first (an alias costs a dict
 # entry, not a descriptor; more spellings than this are looked up again).
@@ -57,16 +61,15 @@ cdef enum:
 
 
 def _default_cache_size():
-    # A quarter of the descriptor limit, at most 256: the cache must never
-    # be what makes the application run out of descriptors.
+    # See _core_py._default_cache_size.
     try:
         import resource
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     except Exception:  # pragma: no cover - not on Linux
         return 64
     if soft < 0:
-        return 256
-    return max(4, min(256, soft // 4))
+        return 16384
+    return max(4, min(16384, soft // 2))
 
 
 _max_lock_files = _default_cache_size()
@@ -168,6 +171,34 @@ cdef int _evict(Py_ssize_t keep) except -1:
                 entry.used = False
                 continue
             _drop(entry)
+    _sweep_clock()
+    return 0
+
+
+cdef int _evict_one() except -1:
+    # One step of the clock: the oldest entry not used since the hand
+    # last passed and idle is closed; a used or busy one gets its bit
+    # cleared and goes to the back.  Two laps at most (the first may only
+    # clear bits); if everything is busy, nothing is closed.
+    cdef _LockFile entry
+    cdef Py_ssize_t steps = 2 * len(_clock)
+    while steps > 0 and _clock:
+        steps -= 1
+        entry = _clock.popleft()
+        if _by_file.get(entry.key) is not entry:
+            continue  # dropped meanwhile
+        if entry.used or not _is_idle(entry):
+            entry.used = False
+            _clock.append(entry)
+            continue
+        _drop(entry)
+        return 1
+    return 0
+
+
+cdef int _sweep_clock() except -1:
+    global _clock
+    _clock = deque(_by_file.values())
     return 0
 
 
@@ -178,7 +209,9 @@ cdef _LockFile _lock_file(bytes path, bytes given):
         entry.used = True
         return entry
     if len(_by_file) >= _max_lock_files:
-        _evict(_max_lock_files * 3 // 4)
+        _evict_one()
+    elif len(_clock) > 2 * len(_by_file) + 64:
+        _sweep_clock()  # entries dropped by deletes and faults
     try:
         entry = _LockFile(path, given)
     except OSError as exc:
@@ -200,6 +233,7 @@ cdef _LockFile _lock_file(bytes path, bytes given):
         return known
     _lock_files[path] = entry
     _by_file[entry.key] = entry
+    _clock.append(entry)
     return entry
 
 
@@ -554,6 +588,7 @@ def _forget_lock_files():
         (<_LockFile>entry).discard()
     _lock_files.clear()
     _by_file.clear()
+    _clock.clear()
     root = _root(PyGreenlet_GetCurrent())
     for helper in list(_helper_waits):
         if helper.state == _PENDING:
