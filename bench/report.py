@@ -444,6 +444,23 @@ def curves_text(meta):
                 out.append('| %s | %s | %s |' % (label, name,
                                                  ' | '.join(cells)))
         out.append('')
+    ext = curves.get('external_names')
+    if ext:
+        points = ext['points']
+        out += ['Scaling: external locks cycled over n names, time per '
+                'lock+unlock (median of %d runs; (x) = median ratio to '
+                'lockf on an open fd):' % ext.get('repeats', 1), '',
+                '| names | ' + ' | '.join('{:,}'.format(n) for n in points)
+                + ' |', '| --- |' + ' ---: |' * len(points)]
+        for who in _lib.EXTERNAL:
+            if who not in ext:
+                continue
+            cells = [fmt_value({'unit': 's', 'value': v})
+                     + ('' if who == _lib.LOCKF else ' (%s)' % fmt_ratio(x))
+                     for v, x in zip(ext[who]['per_op'],
+                                     ext[who]['per_op_x'], strict=True)]
+            name = ('**%s**' % who) if who == 'fastlock-c' else who
+            out.append('| %s | %s |' % (name, ' | '.join(cells)))
     return '\n'.join(out).strip()
 
 
@@ -478,6 +495,15 @@ def curve_targets(meta):
     judge('native threads 2/8/32/128, tight: spread <= threading.Lock\'s',
           [c['spread_x'][i] for i in idx],
           lambda v: v is not None and v <= 1)
+    ext = curves.get('external_names')
+    if ext and 'fastlock-c' in ext:
+        res.append((
+            'external locks cycled over 10..10,000 names: <= 2.5x lockf',
+            'met' if all(x <= 2.5 for x in ext['fastlock-c']['per_op_x'])
+            else 'MISSED',
+            ', '.join('{:,}: {}'.format(n, fmt_ratio(x)) for n, x in zip(
+                ext['points'], ext['fastlock-c']['per_op_x'],
+                strict=True))))
     sl = curves.get('threads_sleep0')
     if sl and 'fastlock-c' in sl:
         res.append((
@@ -504,8 +530,11 @@ def curves_chart(meta, path):
     except ImportError:
         return None
     keys = [k for k in CURVES if k in curves]
-    fig, axes = plt.subplots(len(keys), len(METRICS), squeeze=False,
-                             figsize=(4.2 * len(METRICS), 3.2 * len(keys)))
+    ext = curves.get('external_names')
+    fig, axes = plt.subplots(len(keys) + bool(ext), len(METRICS),
+                             squeeze=False,
+                             figsize=(4.2 * len(METRICS),
+                                      3.2 * (len(keys) + bool(ext))))
     for row, key in enumerate(keys):
         c = curves[key]
         for col, (metric, label) in enumerate(METRICS):
@@ -527,6 +556,21 @@ def curves_chart(meta, path):
             ax.set_title('%s\n%s' % (CURVES[key], label), fontsize=8)
             ax.grid(True, alpha=0.3)
     axes[0][0].legend(fontsize=7)
+    if ext:
+        ax = axes[len(keys)][0]
+        for who in _lib.EXTERNAL:
+            if who in ext:
+                ax.plot(ext['points'], [v * 1e6 for v in ext[who]['per_op']],
+                        marker='o', label=who)
+        ax.set_xscale('log')
+        ax.set_yscale('log')
+        ax.set_xlabel('names cycled')
+        ax.set_ylabel('µs per lock+unlock')
+        ax.set_title('external locks over n names', fontsize=8)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+        for ax in axes[len(keys)][1:]:
+            ax.axis('off')
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
