@@ -54,9 +54,11 @@ _guard = _allocate_lock()
 
 # How long the oldest waiter of a fair=False semaphore waits before a
 # release hands the permit to it (and the least time between two such
-# hand-overs).  A fraction of the GIL's 5 ms switch interval: short enough
-# to bound waits well below what threading.Lock shows under contention,
-# long enough that the thread switch each hand-over costs is rare.
+# hand-overs) while ten or more wait; with fewer, up to ten times as long
+# (see Semaphore._starving).  A tenth of the GIL's 5 ms switch interval:
+# short enough to bound waits well below what threading.Lock shows under
+# contention, long enough that the thread switch each hand-over costs is
+# rare.
 HAND_OFF_AFTER = 0.0005
 
 # Semaphores that somebody holds: strong references, see Semaphore._own.
@@ -359,10 +361,11 @@ class Semaphore:
     default) a release frees the permit and wakes the oldest waiter
     unless a woken one has yet to run, so the running thread may take the
     permit again at once (no lock convoy under the GIL); but once the
-    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds and no permit
-    was handed over for as long, the release hands the permit to it.  A
-    wait is so bounded by about the queue's length times
-    :data:`HAND_OFF_AFTER`.
+    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds (up to ten
+    times that while fewer than ten wait) and no permit was handed over
+    for as long, the release hands the permit to it.  A wait is so bounded
+    by about the queue's length times :data:`HAND_OFF_AFTER`, or ten
+    times it for a short queue.
 
     A semaphore made by a :class:`Registry` has a ``name``; acquiring it
     adds the name to the caller's :func:`held_locks` list.
@@ -601,7 +604,7 @@ class Semaphore:
         # Called under _guard after a permit was disowned: give it to the
         # oldest waiter (fair, or it starves), or free it.
         waiters = self._waiters
-        if waiters and (self._fair or self._starving(waiters[0])):
+        if waiters and (self._fair or self._starving(waiters)):
             waiter = waiters.popleft()
             if not waiters:
                 self._waiters = None
@@ -614,12 +617,16 @@ class Semaphore:
         self._value += 1
         return self._wake_next()
 
-    def _starving(self, oldest: _Waiter) -> bool:
-        # At most one hand-over per HAND_OFF_AFTER: each costs a thread
-        # switch, and with many waiters all of them have waited long.
+    def _starving(self, waiters: collections.deque[_Waiter]) -> bool:
+        # At most one hand-over per limit: each costs a thread switch, and
+        # with many waiters all of them have waited long.  The limit grows
+        # as the queue shortens, to ten times HAND_OFF_AFTER (the GIL's
+        # switch interval) for a lone waiter: a short queue is served in
+        # time anyway, and fewer switches leave more throughput.
+        limit = HAND_OFF_AFTER * max(1, 10 // len(waiters))
         now = _monotonic()
-        if (now - oldest.since < HAND_OFF_AFTER
-                or now - self._handed_at < HAND_OFF_AFTER):
+        if (now - waiters[0].since < limit
+                or now - self._handed_at < limit):
             return False
         self._handed_at = now
         return True

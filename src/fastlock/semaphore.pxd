@@ -50,7 +50,7 @@ cdef class Semaphore:
     cdef int _leave(self, _Waiter waiter) except -1
     cdef _Waiter _wake_next(self)
     cdef _Waiter _hand_off(self)
-    cdef bint _starving(self, _Waiter oldest) noexcept
+    cdef bint _starving(self, object waiters) except -1
     cdef bint _acquire(self, bint blocking, object timeout) except -1
     cdef int _release(self) except -1
     cdef list _forget_threads_but(self, object root)

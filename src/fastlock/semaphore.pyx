@@ -257,10 +257,11 @@ cdef class Semaphore:
     default) a release frees the permit and wakes the oldest waiter
     unless a woken one has yet to run, so the running thread may take the
     permit again at once (no lock convoy under the GIL); but once the
-    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds and no permit
-    was handed over for as long, the release hands the permit to it.  A
-    wait is so bounded by about the queue's length times
-    :data:`HAND_OFF_AFTER`.
+    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds (up to ten
+    times that while fewer than ten wait) and no permit was handed over
+    for as long, the release hands the permit to it.  A wait is so bounded
+    by about the queue's length times :data:`HAND_OFF_AFTER`, or ten
+    times it for a short queue.
 
     A semaphore made by a :class:`Registry` has a ``name``; acquiring it
     adds the name to the caller's :func:`held_locks` list.
@@ -379,7 +380,7 @@ cdef class Semaphore:
         # or it starves), or free it.
         cdef _Waiter waiter
         waiters = self._waiters
-        if waiters and (self._fair or self._starving(waiters[0])):
+        if waiters and (self._fair or self._starving(waiters)):
             waiter = waiters.popleft()
             if not waiters:
                 self._waiters = None
@@ -392,12 +393,14 @@ cdef class Semaphore:
         self._value += 1
         return self._wake_next()
 
-    cdef bint _starving(self, _Waiter oldest) noexcept:
-        # At most one hand-over per HAND_OFF_AFTER: each costs a thread
-        # switch, and with many waiters all of them have waited long.
+    cdef bint _starving(self, object waiters) except -1:
+        # See _core_py.Semaphore._starving.
+        cdef Py_ssize_t queued = len(waiters)
+        cdef double limit = _HAND_OFF_AFTER * (
+            10 // queued if queued < 10 else 1)
         cdef double now = _now()
-        if (now - oldest.since < _HAND_OFF_AFTER
-                or now - self._handed_at < _HAND_OFF_AFTER):
+        if (now - (<_Waiter>waiters[0]).since < limit
+                or now - self._handed_at < limit):
             return False
         self._handed_at = now
         return True
