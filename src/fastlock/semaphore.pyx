@@ -380,7 +380,10 @@ cdef class Semaphore:
         # or it starves), or free it.
         cdef _Waiter waiter
         waiters = self._waiters
-        if waiters and (self._fair or self._starving(waiters)):
+        if waiters is None:  # the uncontended case: nothing more to do
+            self._value += 1
+            return None
+        if self._fair or self._starving(waiters):
             waiter = waiters.popleft()
             if not waiters:
                 self._waiters = None
