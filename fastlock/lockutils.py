@@ -479,12 +479,16 @@ def _remove_holding(path: Any) -> None:
     # a plain os.remove could remove a newer file another process holds.
     # Anything else (a test's mock) goes to os.remove, which oslo calls
     # unchecked.
-    if not (isinstance(path, (str, bytes)) and os.path.exists(path)):
+    if not isinstance(path, (str, bytes)):
         os.remove(path)
         return
-    file_lock = _core.FileLock(path)
-    file_lock.acquire()
-    file_lock.release(True)
+    if not os.path.exists(path):
+        # Nothing to remove.  Never os.remove() here: a file made since
+        # the check may be locked by another process.
+        return
+    ext_lock = InterProcessLock(path)
+    ext_lock.acquire()
+    ext_lock._lock.release(True)
 
 
 # (name, lock_file_prefix, lock path) -> the core ExternalLock that
