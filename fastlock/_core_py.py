@@ -1148,12 +1148,12 @@ class FileLock:
         """
         me = _getcurrent()
         if self._entry is not None:
-            if self._entry.fd >= 0 or _root(self._entry.owner) is _root(me):
+            if self._entry.fd >= 0:
                 raise RuntimeError(
                     "lock on %r is already held by this object" % (self._path,)
                 )
-            # A fork child, and the thread that held it through this
-            # object (one shared per name by lock()) is gone.
+            # A fork child: the parent holds the lock, not us (nor the
+            # thread that held it through this object, if it is gone).
             self._entry = None
         timeout = _check_timeout(blocking, timeout)
         deadline = None if timeout is None else _monotonic() + timeout

@@ -354,7 +354,8 @@ class InterProcessLock:
                 return True
             return self._acquire_lockfile(blocking, delay, max_delay, timeout)
         lock = self._lock
-        if lock.acquired:
+        # Held, and not just before a fork (the child's parent holds it).
+        if lock.acquired and lock.fileno() >= 0:
             return True  # as re-locking a file this process holds
         if not blocking:
             timeout = None

@@ -1048,3 +1048,26 @@ def test_lock_path_re_pointed_locks_the_file_now_at_the_path(
     finally:
         holder.kill()
         holder.communicate(timeout=30)
+
+
+def test_fork_child_retakes_the_parents_lock_through_the_same_object(
+        any_lockutils, lock_path):
+    # The child of a holder does not hold the lock: taking it again through
+    # the inherited object must wait for the parent, as with oslo.
+    ipl = any_lockutils.InterProcessLock(os.path.join(lock_path, "forked"))
+    assert ipl.acquire()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            got = ipl.acquire(blocking=False)
+            os.write(write_end, b"GOT" if got else b"BUSY")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        assert os.read(read_end, 16) == b"BUSY"
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+        ipl.release()

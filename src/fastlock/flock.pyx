@@ -353,12 +353,12 @@ cdef class FileLock:
         cdef double deadline = 0
         me = PyGreenlet_GetCurrent()
         if self._entry is not None:
-            if self._entry.fd >= 0 or _root(self._entry.owner) is _root(me):
+            if self._entry.fd >= 0:
                 raise RuntimeError(
                     "lock on %r is already held by this object"
                     % (self._path,))
-            # A fork child, and the thread that held it through this
-            # object (one shared per name by lock()) is gone.
+            # A fork child: the parent holds the lock, not us (nor the
+            # thread that held it through this object, if it is gone).
             self._entry = None
         if timeout is not None:
             timeout = _check_timeout(blocking, timeout)
