@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 SOURCES := setup.py pyproject.toml $(wildcard src/fastlock/*.pyx src/fastlock/*.pxd)
 
 .PHONY: build servers lint test test-oslo test-pure stress bench bench-quick bench-eventlet annotate \
-	debug dist-check clean
+	debug dist dist-check docs matrix clean
 
 $(VENV)/.installed: $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,12 @@ $(VENV)/.installed: $(SOURCES)
 	touch $@
 
 build: $(VENV)/.installed
+
+# The requirements of one of the project's extras (dist, docs, matrix),
+# read from the installed metadata, so pyproject.toml stays the one list.
+$(VENV)/.extra-%: $(VENV)/.installed
+	$(PY) -m pip install -q $$($(PY) .ci/extra.py $*)
+	touch $@
 
 # cython-lint runs pycodestyle from PATH.
 lint: build
@@ -52,6 +58,30 @@ debug:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	FASTLOCK_DEBUG_BUILD=1 $(PY) -m pip install -e '.[test,bench,dev]'
 
+# sdist + wheel, the wheel repaired to a manylinux tag; fails on a
+# deprecation warning in the build log, a module over 400 KiB or a
+# description PyPI would reject.  LDSHARED: a pyenv interpreter's own
+# carries -rpath to its lib folder, which must not ship in a wheel.
+dist: $(VENV)/.extra-dist
+	rm -rf dist
+	mkdir -p build
+	LDSHARED="$${CC:-cc} -shared" $(PY) -m build --outdir dist . > build/dist.log 2>&1 \
+		|| { cat build/dist.log; exit 1; }
+	! grep -i -B2 -A8 deprecat build/dist.log
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/auditwheel repair -w dist dist/*-linux_*.whl
+	rm dist/*-linux_*.whl
+	$(PY) .ci/check_dist.py dist
+	$(VENV)/bin/twine check --strict dist/*
+
+# The HTML documentation in docs/_build/html; warnings are errors.
+docs: $(VENV)/.extra-docs
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+# The whole suite on every CPython in the classifiers (noxfile.py),
+# each from an installed wheel.
+matrix: $(VENV)/.extra-matrix
+	$(VENV)/bin/nox $(NOX_ARGS)
+
 dist-check: build
 	rm -rf dist $(VENV)-dist
 	$(PY) -m pip install -q build
@@ -63,7 +93,7 @@ dist-check: build
 
 clean:
 	rm -rf build dist *.egg-info fastlock/*.so src/fastlock/*.c \
-		src/fastlock/*.html .benchmarks $(VENV)-dist
+		src/fastlock/*.html .benchmarks $(VENV)-dist docs/_build .nox
 
 # The stress and fault suite for longer: 10 s of load per test, 10x cycles.
 stress: build
