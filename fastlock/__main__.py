@@ -1,4 +1,4 @@
-"""``python -m fastlock [-m module | script] [args...]``: run a Python
+"""``python -m fastlock [-c command | -m module | script] [args...]``: run a Python
 program with ``oslo_concurrency.lockutils`` replaced by fastlock's."""
 
 import sys

@@ -24,11 +24,13 @@ environment patches at ``import fastlock``; ``python -m fastlock
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
 import logging
+import os
 import runpy
 import sys
 import threading
@@ -254,24 +256,61 @@ def _rebind_references(
             undo.append(('dict', namespace, key, value, new))
 
 
+USAGE = 'usage: python -m fastlock [-c command | -m module | script] [args...]'
+HELP = USAGE + """
+
+Run a Python program with oslo_concurrency.lockutils replaced by
+fastlock.lockutils, as python would run it:
+
+  -c command  program passed in as a string (sys.argv[0] is '-c')
+  -m module   run a library module as a script (sys.argv[0] is its path)
+  script      run a program read from a file
+  args ...    passed to the program in sys.argv[1:]
+  -h, --help  show this help and exit"""
+
+
+def _usage_error(message: str) -> None:
+    print('%s\npython -m fastlock: error: %s' % (USAGE, message), file=sys.stderr)
+    raise SystemExit(2)
+
+
 def _run(argv: list[str]) -> None:
-    """``python -m fastlock [-m module | script] [args...]``: patch, then
-    run the program as ``python`` would."""
-    usage = 'usage: python -m fastlock [-m module | script] [args...]'
-    if not argv or argv[0] in ('-h', '--help'):
-        print(usage)
-        print(
-            'Runs a Python program with oslo_concurrency.lockutils '
-            'replaced by fastlock.lockutils.'
-        )
-        raise SystemExit(0 if argv else 2)
-    patch_oslo()
-    if argv[0] == '-m':
+    """``python -m fastlock [-c command | -m module | script] [args...]``:
+    patch, then run the program as ``python`` would."""
+    if not argv:
+        _usage_error('nothing to run')
+    first = argv[0]
+    if first in ('-h', '--help'):
+        print(HELP)
+        raise SystemExit(0)
+    if first in ('-c', '-m'):
         if len(argv) < 2:
-            print(usage, file=sys.stderr)
-            raise SystemExit(2)
+            _usage_error('argument %s: expected one argument' % first)
+    elif first.startswith('-'):
+        _usage_error('unknown option %s' % first)
+    elif not os.path.exists(first):
+        # python's own wording and exit status for a missing script
+        print("python -m fastlock: can't open file %r: [Errno 2] No such file "
+              'or directory' % first, file=sys.stderr)
+        raise SystemExit(2)
+    patch_oslo()
+    if first == '-c':
+        sys.argv = ['-c', *argv[2:]]
+        main = ModuleType('__main__')
+        main.__builtins__ = builtins  # type: ignore[attr-defined]
+        sys.modules['__main__'] = main
+        exec(compile(argv[1], '<string>', 'exec'), vars(main))  # noqa: S102
+    elif first == '-m':
+        name = argv[1]
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            print('python -m fastlock: No module named %s' % name, file=sys.stderr)
+            raise SystemExit(1)
         sys.argv = argv[1:]
-        runpy.run_module(argv[1], run_name='__main__', alter_sys=True)
+        runpy.run_module(name, run_name='__main__', alter_sys=True)
     else:
         sys.argv = list(argv)
-        runpy.run_path(argv[0], run_name='__main__')
+        runpy.run_path(first, run_name='__main__')

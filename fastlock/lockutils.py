@@ -1163,8 +1163,30 @@ def _lock_wrapper(argv: Sequence[str]) -> int:
     return ret_val
 
 
+_WRAPPER_HELP = """\
+usage: fastlock-wrapper COMMAND [ARGS...]
+
+Run COMMAND with OSLO_LOCK_PATH set to a new temporary directory, remove
+the directory afterwards and exit with COMMAND's exit status (what
+oslo.concurrency's lockutils-wrapper does), e.g.:
+
+  fastlock-wrapper stestr run"""
+
+
 def main() -> None:
-    sys.exit(_lock_wrapper(sys.argv))
+    """The ``fastlock-wrapper`` console script (see :func:`_lock_wrapper`)."""
+    argv = sys.argv
+    if len(argv) < 2 or argv[1] in ('-h', '--help'):
+        print(_WRAPPER_HELP, file=sys.stdout if len(argv) > 1 else sys.stderr)
+        sys.exit(0 if len(argv) > 1 else 2)
+    try:
+        code = _lock_wrapper(argv)
+    except OSError as exc:
+        # The command could not be started; exit as a shell would.
+        print('fastlock-wrapper: %s: %s' % (argv[1], exc.strerror or exc),
+              file=sys.stderr)
+        code = 127 if isinstance(exc, FileNotFoundError) else 126
+    sys.exit(code)
 
 
 def _use_core(core: ModuleType) -> ModuleType:

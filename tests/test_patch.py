@@ -224,7 +224,7 @@ def test_python_dash_m_fastlock(run, tmp_path):
     run("", "-m", "fastlock", "prog.py", "a", "b")
     run("", "-m", "fastlock", "-m", "prog", "a", "b")
     proc = run("", "-m", "fastlock", expect_ok=False)
-    assert proc.returncode == 2 and "usage" in proc.stdout
+    assert proc.returncode == 2 and "usage" in proc.stderr
 
 
 # Makes oslo.concurrency (and optionally oslo.config) look uninstalled.
