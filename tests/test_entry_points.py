@@ -36,7 +36,7 @@ def test_python_m_fastlock_help(flag):
     proc = _fastlock(flag)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: python -m fastlock [-c command | -m module")
-    assert "-c command" in proc.stdout and proc.stderr == ""
+    assert "-c command" in proc.stdout and "Traceback" not in proc.stderr
 
 
 def test_python_m_fastlock_c_runs_code_like_python_c():
@@ -72,7 +72,7 @@ def test_python_m_fastlock_c_exit_status_and_errors_pass_through():
 def test_python_m_fastlock_usage_errors(args, message):
     proc = _fastlock(*args)
     assert proc.returncode == 2
-    assert proc.stderr.startswith("usage: python -m fastlock")
+    assert "usage: python -m fastlock" in proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stdout == ""
 
@@ -109,15 +109,16 @@ def test_wrapper_help(flag):
 def test_wrapper_without_command():
     proc = _run(_wrapper_script())
     assert proc.returncode == 2
-    assert proc.stderr.startswith("usage: fastlock-wrapper COMMAND")
+    assert "usage: fastlock-wrapper COMMAND" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
 def test_wrapper_command_that_cannot_start(tmp_path):
     proc = _run(_wrapper_script(), str(tmp_path / "no-such-command"), "x")
     assert proc.returncode == 127, proc.stderr
-    assert proc.stderr == "fastlock-wrapper: %s: No such file or directory\n" % (
-        tmp_path / "no-such-command")
+    # endswith: a free-threaded interpreter warns about the GIL first
+    assert proc.stderr.endswith(
+        "fastlock-wrapper: %s: No such file or directory\n" % (tmp_path / "no-such-command"))
     not_executable = tmp_path / "data.txt"
     not_executable.write_text("")
     proc = _run(_wrapper_script(), str(not_executable))
