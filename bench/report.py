@@ -624,7 +624,7 @@ def report(rows, meta=None):
 
 # -- chart -----------------------------------------------------------------
 
-def chart(rows, path):
+def chart(rows, path, meta=None):
     """Speed-up over oslo per scenario and contender (log scale); returns
     the path, or None when matplotlib is not importable."""
     try:
@@ -656,10 +656,21 @@ def chart(rows, path):
     ax.set_yticks(range(len(groups)))
     ax.set_yticklabels([s for s, _ in groups], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel('times faster than oslo.concurrency (log scale)')
+    ax.set_xlabel('times faster than oslo.concurrency (log scale; '
+                  'left of the line: slower than oslo)')
+    m = (meta or {}).get('machine', {})
+    about = [x for x in (
+        m.get('git') and 'fastlock git %s' % m['git'],
+        m.get('python') and 'Python %s' % m['python'],
+        m.get('nproc') and '%s CPUs' % m['nproc'],
+    ) if x]
+    ax.set_title('fastlock against oslo.concurrency %s, one make bench run\n%s'
+                 % (m.get('versions', {}).get('oslo.concurrency', ''),
+                    ', '.join(about)), fontsize=10)
     ax.legend(fontsize=7, loc='lower right')
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    # bbox_inches: never cut off the long scenario labels or the title
+    fig.savefig(path, dpi=110, bbox_inches='tight')
     plt.close(fig)
     return path
 
@@ -673,7 +684,7 @@ def main():
     rows, meta = load(args.paths)
     sys.stdout.write(report(rows, meta))
     if args.chart:
-        print('chart:', chart(rows, args.chart) or
+        print('chart:', chart(rows, args.chart, meta) or
               'not written (matplotlib is not importable)')
         base, ext = os.path.splitext(args.chart)
         png = curves_chart(meta, base + '-scaling' + ext)

@@ -185,7 +185,7 @@ def main():
     print()
     print(text)
     if not args.no_chart:
-        png = report.chart(rows, os.path.join(out, 'chart.png'))
+        png = report.chart(rows, os.path.join(out, 'chart.png'), meta)
         print('chart: %s' % (png or 'not written (matplotlib is not '
                              'importable; it is optional)'))
         png = report.curves_chart(meta, os.path.join(out, 'scaling.png'))
