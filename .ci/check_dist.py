@@ -1,6 +1,9 @@
 """Check what ``make dist`` produced: one sdist and manylinux wheels only,
 each wheel's compiled module without debug information and under the
-size limit."""
+size limit; and, given the output of ``cibuildwheel
+--print-build-identifiers``, that the release matrix is CPython 3.10-3.14
+on manylinux and musllinux, x86_64 and aarch64, with no free-threaded
+build."""
 
 import pathlib
 import sys
@@ -32,5 +35,16 @@ for wheel in wheels:
                                 f"limit {LIMIT}")
             if b".debug_info" in data:
                 problems.append(f"{info.filename}: carries debug information")
+if len(sys.argv) > 2:
+    identifiers = set(pathlib.Path(sys.argv[2]).read_text().split())
+    expected = {f"cp3{minor}-{libc}_{arch}" for minor in range(10, 15)
+                for libc in ("manylinux", "musllinux")
+                for arch in ("x86_64", "aarch64")}
+    if identifiers != expected:
+        problems.append("cibuildwheel would build %s; expected %s" % (
+            sorted(identifiers - expected) or "nothing extra",
+            sorted(expected - identifiers) or "nothing missing"))
+    else:
+        print(f"cibuildwheel: the {len(identifiers)} builds expected")
 if problems:
     sys.exit("make dist: " + "; ".join(problems))
