@@ -667,7 +667,8 @@ def chart(rows, path, meta=None):
     ax.set_title('fastlock against oslo.concurrency %s, one make bench run\n%s'
                  % (m.get('versions', {}).get('oslo.concurrency', ''),
                     ', '.join(about)), fontsize=10)
-    ax.legend(fontsize=7, loc='lower right')
+    # outside the axes: never over a bar
+    ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     # bbox_inches: never cut off the long scenario labels or the title
     fig.savefig(path, dpi=110, bbox_inches='tight')
