@@ -114,11 +114,12 @@ def test_wrapper_without_command():
 
 
 def test_wrapper_command_that_cannot_start(tmp_path):
-    proc = _run(_wrapper_script(), str(tmp_path / "no-such-command"), "x")
+    missing = tmp_path / "no-such-command"
+    proc = _run(_wrapper_script(), str(missing), "x")
     assert proc.returncode == 127, proc.stderr
     # endswith: a free-threaded interpreter warns about the GIL first
     assert proc.stderr.endswith(
-        "fastlock-wrapper: %s: No such file or directory\n" % (tmp_path / "no-such-command"))
+        "fastlock-wrapper: %s: No such file or directory\n" % missing)
     not_executable = tmp_path / "data.txt"
     not_executable.write_text("")
     proc = _run(_wrapper_script(), str(not_executable))
