@@ -1,13 +1,16 @@
 """Check what ``make dist`` produced: one sdist and manylinux wheels only,
 each wheel's compiled module without debug information and under the
-size limit; and, given the output of ``cibuildwheel
+size limit, its classifiers all known to PyPI; and, given the output of ``cibuildwheel
 --print-build-identifiers``, that the release matrix is CPython 3.10-3.14
 on manylinux and musllinux, x86_64 and aarch64, with no free-threaded
 build."""
 
+import email
 import pathlib
 import sys
 import zipfile
+
+from trove_classifiers import classifiers as KNOWN_CLASSIFIERS
 
 LIMIT = 400 * 1024
 
@@ -27,6 +30,11 @@ for wheel in wheels:
         if len(modules) != 1:
             problems.append(f"{wheel.name}: expected one compiled module, "
                             f"found {[i.filename for i in modules]}")
+        (meta,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+        unknown = [c for c in email.message_from_bytes(zf.read(meta))
+                   .get_all("Classifier", []) if c not in KNOWN_CLASSIFIERS]
+        if unknown:
+            problems.append(f"{wheel.name}: classifiers PyPI rejects: {unknown}")
         for info in modules:
             data = zf.read(info)
             print(f"{wheel.name}: {info.filename} {info.file_size / 1024:.0f} KiB")
