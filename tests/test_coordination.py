@@ -17,7 +17,9 @@ import time
 
 import pytest
 
-if os.environ.get('CI') != 'true':  # CI installs the extra: fail there
+# CI installs the extra: fail there, except on Python 3.10, where tooz 9
+# does not install (the test extra leaves it out).
+if os.environ.get('CI') != 'true' or sys.version_info < (3, 11):
     pytest.importorskip('tooz', reason='needs the fastlock[coordination] extra')
 
 from fastlock import coordination, lockutils  # noqa: E402
