@@ -14,8 +14,7 @@ import threading
 from unittest import mock
 
 import pytest
-
-from tests.test_lockutils_behaviour import _messages, _raised_in_thread
+from test_lockutils_behaviour import _messages, _raised_in_thread
 
 
 def test_lock_gives_a_threading_semaphore_kept_per_name(any_lockutils):
