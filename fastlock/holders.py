@@ -221,20 +221,29 @@ def _lock_files(lock_path: str, proc: str) -> _Files:
     return files
 
 
+def _listed(
+    proc: str, entry: str, denied: set[int]
+) -> Iterator[tuple[int, list[str]]]:
+    # (pid, names in /proc/PID/<entry>) for every process whose <entry>
+    # can be listed; a PID we may not look into goes to *denied*.
+    for pid in _pids(proc):
+        try:
+            names = _listdir(f'{proc}/{pid}/{entry}')
+        except PermissionError:
+            denied.add(pid)
+            continue
+        except OSError:  # gone
+            continue
+        yield pid, names
+
+
 def _ofd_holders(
     keys: set[_Key], proc: str, denied: set[int]
 ) -> dict[_Key, set[int]]:
     # PIDs with a descriptor through which an OFD lock on one of *keys* is
     # held, as lslocks finds them.
     found: dict[_Key, set[int]] = {}
-    for pid in _pids(proc):
-        try:
-            fds = _listdir(f'{proc}/{pid}/fdinfo')
-        except PermissionError:
-            denied.add(pid)
-            continue
-        except OSError:  # gone
-            continue
+    for pid, fds in _listed(proc, 'fdinfo', denied):
         for fd in fds:
             try:
                 info = _read(f'{proc}/{pid}/fdinfo/{fd}')
@@ -274,14 +283,7 @@ def _ofd_waiters(
 ) -> dict[_Key, list[int]]:
     # For each key, one PID per thread blocked in F_OFD_SETLKW on it.
     found: dict[_Key, list[int]] = {}
-    for pid in _pids(proc):
-        try:
-            tids = _listdir(f'{proc}/{pid}/task')
-        except PermissionError:
-            denied.add(pid)
-            continue
-        except OSError:  # gone
-            continue
+    for pid, tids in _listed(proc, 'task', denied):
         for tid in tids:
             try:
                 fd = _blocked_fd(_read(f'{proc}/{pid}/task/{tid}/syscall'))
