@@ -1,5 +1,6 @@
 """The ``[oslo_concurrency]`` options: ``lock_path`` and
-``disable_process_locking``.
+``disable_process_locking``; fastlock's own ``[fastlock]`` option
+``warn_wait_seconds``.
 
 When oslo.config is importable, ``CONF`` is ``oslo_config.cfg.CONF`` with
 the options registered exactly as oslo.concurrency registers them (same
@@ -25,6 +26,17 @@ _LOCK_PATH_HELP = (
 )
 _DISABLE_HELP = 'Enables or disables inter-process locks.'
 GROUP = 'oslo_concurrency'
+FASTLOCK_GROUP = 'fastlock'
+_WARN_WAIT_HELP = (
+    'Log a WARNING, naming the lock, its holders and how many wait, when '
+    'a caller has waited this many seconds for an in-process lock and '
+    'still waits (once per wait).  0 disables the warning.'
+)
+_GROUP_OF = {
+    'disable_process_locking': GROUP,
+    'lock_path': GROUP,
+    'warn_wait_seconds': FASTLOCK_GROUP,
+}
 
 try:
     from oslo_config import cfg as cfg
@@ -47,11 +59,12 @@ class RequiredOptError(ValueError):
 class _StandInGroup:
     """Attribute access to one option group, as ``CONF.<group>`` gives."""
 
-    def __init__(self, conf: StandInConf) -> None:
+    def __init__(self, conf: StandInConf, group: str) -> None:
         self._conf = conf
+        self._group = group
 
     def __getattr__(self, name: str) -> Any:
-        return self._conf._lookup(name)
+        return self._conf._lookup(name, self._group)
 
 
 class StandInConf:
@@ -64,16 +77,18 @@ class StandInConf:
         self._defaults: dict[str, Any] = {
             'disable_process_locking': False,
             'lock_path': os.environ.get('OSLO_LOCK_PATH'),
+            'warn_wait_seconds': 30.0,
         }
         self._overrides: dict[str, Any] = {}
-        self.oslo_concurrency = _StandInGroup(self)
+        self.oslo_concurrency = _StandInGroup(self, GROUP)
+        self.fastlock = _StandInGroup(self, FASTLOCK_GROUP)
 
     def _check(self, name: str, group: str | None) -> None:
-        if group not in (None, GROUP) or name not in self._defaults:
+        if name not in self._defaults or group not in (None, _GROUP_OF[name]):
             raise KeyError('no such option %s in group [%s]' % (name, group))
 
-    def _lookup(self, name: str) -> Any:
-        self._check(name, GROUP)
+    def _lookup(self, name: str, group: str = GROUP) -> Any:
+        self._check(name, group)
         if name in self._overrides:
             return self._overrides[name]
         return self._defaults[name]
@@ -104,9 +119,15 @@ if cfg is not None:
             'lock_path', default=os.environ.get("OSLO_LOCK_PATH"), help=_LOCK_PATH_HELP
         ),
     ]
+    _fastlock_opts = [
+        cfg.FloatOpt(
+            'warn_wait_seconds', default=30.0, min=0, help=_WARN_WAIT_HELP
+        ),
+    ]
     CONF: Any = cfg.CONF
 else:
     _opts = []
+    _fastlock_opts = []
     CONF = StandInConf()
 
 
@@ -119,6 +140,7 @@ def register_opts(conf: Any) -> None:
     """
     if cfg is None:
         return
+    conf.register_opts(_fastlock_opts, group=FASTLOCK_GROUP)
     try:
         conf.register_opts(_opts, group=GROUP)
     except cfg.DuplicateOptError:
@@ -171,6 +193,15 @@ def option(conf: Any, name: str) -> Any:
         except KeyError:
             pass
     return getattr(getattr(conf, GROUP), name)
+
+
+def warn_wait_seconds() -> float:
+    """Return ``CONF.fastlock.warn_wait_seconds`` (0 when unusable)."""
+    try:
+        value = float(getattr(CONF, FASTLOCK_GROUP).warn_wait_seconds)
+    except Exception:  # an unregistered or broken CONF: no warnings
+        return 0.0
+    return value if value > 0 else 0.0
 
 
 def require_lock_path(lock_path: str | None) -> str:
@@ -268,3 +299,14 @@ def list_opts() -> list[tuple[str, list[Any]]]:
     import copy
 
     return [(GROUP, copy.deepcopy(_opts))]
+
+
+def list_fastlock_opts() -> list[tuple[str, list[Any]]]:
+    """Return fastlock's own oslo.config options (the ``[fastlock]``
+    group), for ``oslo-config-generator --namespace fastlock.diagnostics``.
+
+    :returns: a list of (group_name, opts) tuples
+    """
+    import copy
+
+    return [(FASTLOCK_GROUP, copy.deepcopy(_fastlock_opts))]

@@ -283,12 +283,14 @@ class _Waiter:
         self.signalled = False  # a wake() not yet consumed by park()
         self.glet = _getcurrent()
         self.parked = False
+        # For the hub's wake-ups and for lock_table(): the holder's thread
+        # once a permit is handed to this waiter.
+        self.thread = _get_ident()
         if hub is None:
             self.lock = _allocate_lock()
             self.lock.acquire()
         else:
             self.lock = None
-            self.thread = _get_ident()
 
     def park(self, timeout: float | None) -> bool:
         """Block until woken, the timeout expires or an exception; return
@@ -388,6 +390,15 @@ class Semaphore:
         self._owners: list[Any] = []
         self._woken = 0  # woken waiters (fair=False) that have yet to run
         self._handed_at = 0.0  # last hand-over of a fair=False permit
+        # Holder bookkeeping of named semaphores, for lock_table(): when
+        # and by which OS thread the permit was taken, and the counters
+        # (wait_total, wait_max, hold_max, this hold's wait) from the
+        # first release or wait on.
+        self._since = 0.0
+        self._thread = 0
+        self._acquired = 0
+        self._stats: list[float] | None = None
+        self._last = (0.0, 0.0)  # (waited, held) of the last release
 
     @property
     def name(self) -> Any:
@@ -431,6 +442,10 @@ class Semaphore:
                 _held[owner] = [self._name]
             else:
                 names.append(self._name)
+            # Named semaphores hold one permit: one holder, one time.
+            self._since = _monotonic()
+            self._thread = _get_ident()
+            self._acquired += 1
 
     def _disown(self) -> Any:
         # Called under _guard.  Semaphores, unlike mutexes, may be
@@ -455,6 +470,25 @@ class Semaphore:
             del names[len(names) - 1 - names[::-1].index(self._name)]
             if not names:
                 del _held[owner]
+            held = _monotonic() - self._since
+            stats = self._stats
+            if stats is None:
+                stats = self._stats = [0.0, 0.0, held, 0.0]
+            elif held > stats[2]:
+                stats[2] = held
+            if _observer is not None:
+                self._last = (stats[3], held)
+            stats[3] = 0.0
+
+    def _waited(self, waiter: _Waiter) -> None:
+        # Called under _guard: acquired after waiting; count the wait.
+        waited = _monotonic() - waiter.since
+        if self._stats is None:
+            self._stats = [0.0, 0.0, 0.0, 0.0]
+        stats = self._stats
+        stats[0] += waited
+        stats[1] = max(stats[1], waited)
+        stats[3] = waited
 
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
         """Acquire one permit; return True on success.
@@ -466,6 +500,7 @@ class Semaphore:
         timeout = _check_timeout(blocking, timeout)
         if _lock_order is not None and self._name is not _UNNAMED:
             _lock_order.acquiring(self._name, blocking)
+        hook = None if self._name is _UNNAMED else _wait_hook
         with _guard:
             if self._value > 0:
                 self._value -= 1
@@ -473,6 +508,8 @@ class Semaphore:
                 return True
             if not blocking or timeout == 0:
                 return False
+        if hook is not None:
+            hook(self)  # re-checked below
         hub = _current_hub()
         # Made outside the guard: the first one of a hub calls into it.
         waker = None if hub is None else _HubWaker.for_hub(hub)
@@ -497,6 +534,7 @@ class Semaphore:
                 if consumed:
                     waiter.signalled = False
                 if waiter.granted:
+                    self._waited(waiter)
                     return True
                 wake = None
                 got = False
@@ -507,6 +545,7 @@ class Semaphore:
                         self._value -= 1
                         self._leave(waiter)
                         self._own(_getcurrent())
+                        self._waited(waiter)
                         # A counting semaphore may have more free permits
                         # than awake waiters.
                         wake = self._wake_next()
@@ -613,6 +652,7 @@ class Semaphore:
                 self._woken -= 1
             waiter.granted = True
             self._own(waiter.glet)
+            self._thread = waiter.thread
             return self._signal(waiter)
         self._value += 1
         return self._wake_next()
@@ -656,11 +696,14 @@ class Semaphore:
         try:
             with _guard:
                 self._disown()
+                last = self._last
                 waiter = self._hand_off()
         finally:
             # In a finally: a signal handler raising once the hand-off is
             # made must not keep the new owner asleep.
             self._wake(waiter)
+        if _observer is not None and self._name is not _UNNAMED:
+            _observer(self, *last)
 
     def __enter__(self) -> Semaphore:
         self.acquire()
@@ -720,6 +763,64 @@ class Registry:
     def __len__(self) -> int:
         """Return how many names have a live semaphore."""
         return len(self._entries)
+
+
+def _active_locks() -> list[tuple[Registry, Semaphore]]:
+    """Return ``(registry, semaphore)`` for every named semaphore, in any
+    registry, that is held or waited on now."""
+    found = []
+    with _guard:
+        for registry in list(_registries):
+            for sem in list(registry._entries.values()):
+                if sem._owners or sem._waiters:
+                    found.append((registry, sem))
+    return found
+
+
+def _lock_info(
+    sem: Semaphore,
+) -> tuple[
+    list[tuple[Any, int, float]],
+    list[tuple[Any, Any, int, float]],
+    tuple[int, float, float, float],
+]:
+    """Return ``(holders, waiters, counters)`` of *sem*.
+
+    *holders* is a list of ``(greenlet, thread_ident, held_seconds)``,
+    *waiters* a list of ``(token, greenlet, thread_ident,
+    waited_seconds)`` oldest first (the token identifies one wait), and
+    *counters* is ``(acquisitions, total_wait, longest_wait,
+    longest_hold)`` in seconds, kept while the semaphore lives.
+    """
+    with _guard:
+        now = _monotonic()
+        held = now - sem._since
+        holders = [(owner, sem._thread, held) for owner in sem._owners]
+        waiters = [
+            (w, w.glet, w.thread, now - w.since) for w in sem._waiters or ()
+        ]
+        stats = sem._stats or [0.0, 0.0, 0.0, 0.0]
+        return holders, waiters, (sem._acquired, stats[0], stats[1], stats[2])
+
+
+_wait_hook: Any = None
+_observer: Any = None
+
+
+def _set_wait_hook(hook: Any) -> Any:
+    """Call ``hook(semaphore)`` whenever a caller is about to wait on a
+    named semaphore (None: never); return the previous hook."""
+    global _wait_hook
+    previous, _wait_hook = _wait_hook, hook
+    return previous
+
+
+def _set_observer(observer: Any) -> Any:
+    """Call ``observer(semaphore, waited, held)`` after each release of a
+    named semaphore (None: never); return the previous observer."""
+    global _observer
+    previous, _observer = _observer, observer
+    return previous
 
 
 def _root(glet: Any) -> Any:
@@ -1391,3 +1492,13 @@ def _close_lock_files() -> None:
 
 _os.register_at_fork(after_in_child=_forget_lock_files)
 _atexit.register(_close_lock_files)
+
+
+def _held_lock_files() -> list[tuple[bytes, Any]]:
+    """Return ``(path, greenlet)`` for every lock file held in this
+    process."""
+    with _guard:
+        # Every spelling of the path that reached a held file.
+        return [
+            (path, e.owner) for path, e in _lock_files.items() if e.owner is not None
+        ]

@@ -3,9 +3,10 @@
 Same names, signatures, defaults, exceptions, configuration options and
 DEBUG log lines as oslo.concurrency 7.6.1; the mechanism (registry,
 semaphore, held-locks list) lives in the compiled core.  Beyond oslo:
-``held_locks()``, a keyword-only ``timeout`` on ``lock``,
-``synchronized`` and ``internal_lock``, and opt-in lock-order checking
-(``set_lock_order_checking()``).
+``held_locks()``, ``lock_table()``, ``dump_locks()``, the slow-wait
+warning (``[fastlock] warn_wait_seconds``), a keyword-only ``timeout``
+on ``lock``, ``synchronized`` and ``internal_lock``, and opt-in
+lock-order checking (``set_lock_order_checking()``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from contextlib import AbstractContextManager
 from types import ModuleType
 from typing import Any, Literal, ParamSpec, Protocol, TypeVar, overload
 
-from fastlock import _config, _lockorder, _rwlock
+from fastlock import _config, _lockorder, _rwlock, _table
 from fastlock._core import core as _core
 from fastlock._lockorder import LockOrderError as LockOrderError
 from fastlock._lockorder import LockOrderWarning as LockOrderWarning
@@ -37,6 +38,10 @@ from fastlock._lockorder import (
     set_lock_order_checking as set_lock_order_checking,
 )
 from fastlock._rwlock import FairLocks, ReaderWriterLock
+from fastlock._table import LockHolder as LockHolder
+from fastlock._table import LockRecord as LockRecord
+from fastlock._table import dump_locks as dump_locks
+from fastlock._table import lock_table as lock_table
 
 P = ParamSpec('P')
 T = TypeVar('T')
@@ -1202,6 +1207,7 @@ def _use_core(core: ModuleType) -> ModuleType:
     _registry_get = _semaphores._registry.get
     _external_locks.clear()
     _lockorder._install(core)
+    _table.bind(core, _semaphores, _fair_locks, synchronized, _callable_name)
     return previous
 
 
@@ -1209,6 +1215,9 @@ _Semaphore: type[Any] = _semaphore_class(_core)
 _semaphores = Semaphores()
 _fair_locks = FairLocks()
 _registry_get = _semaphores._registry.get
+_table._watchdog.warn_seconds = _config.warn_wait_seconds
+_table.bind(_core, _semaphores, _fair_locks, synchronized, _callable_name)
+_table.register_guru_section()
 
 
 if __name__ == '__main__':

@@ -31,6 +31,15 @@ cdef class _Waiter:
     cdef bint wake(self) except -1
 
 
+cdef class _LockStats:
+    # Counters of a named semaphore that has waited or been held across a
+    # clock tick; most names never need one.
+    cdef double wait_total
+    cdef double wait_max
+    cdef double hold_max
+    cdef double waited
+
+
 cdef class Semaphore:
     cdef Py_ssize_t _value
     cdef Py_ssize_t _initial
@@ -40,6 +49,11 @@ cdef class Semaphore:
     cdef list _owners
     cdef Py_ssize_t _woken
     cdef double _handed_at
+    # Holder bookkeeping of named semaphores, for lock_table().
+    cdef double _since
+    cdef unsigned long _thread
+    cdef Py_ssize_t _acquired
+    cdef _LockStats _stats
 
     cdef int _own(self, object owner) except -1
     cdef object _disown(self)
@@ -56,4 +70,5 @@ cdef class Semaphore:
     cdef list _forget_threads_but(self, object root)
     cdef int _park(self, _Waiter waiter, object timeout) except -1
     cdef int _abandon(self, _Waiter waiter) except -1
+    cdef int _waited(self, _Waiter waiter) except -1
     cdef inline bint _is_idle(self) noexcept

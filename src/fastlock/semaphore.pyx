@@ -2,6 +2,30 @@
 # threads except where it calls back into Python; each such call is marked
 # "switch point".  State is always consistent before a switch point.
 
+cdef extern from "<time.h>" nogil:
+    """
+    /* Hold times for lock_table(): the coarse clock reads the kernel's
+       last tick through the vDSO, a few ns, so every acquire can afford
+       it; held_seconds is exact to a tick (1-10 ms). */
+    static double fastlock_coarse_now(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+        return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+    }
+    """
+    double _coarse_now "fastlock_coarse_now"() noexcept
+
+# What the last _disown() measured, read by _release() before any switch
+# point: the hold and (when it had waited) the wait of that permit.
+cdef double _last_hold = 0
+cdef double _last_wait = 0
+# Called as _observer(semaphore, waited, held) after every release of a
+# named semaphore when set (fastlock.metrics); None costs one compare.
+cdef object _observer = None
+# Called as _wait_hook(semaphore) when a caller is about to wait on a
+# named semaphore (the slow-wait watchdog); None when off.
+cdef object _wait_hook = None
+
 
 # Longest single park: a longer timeout parks again until its deadline.
 # lock.acquire() takes at most threading.TIMEOUT_MAX, and eventlet's epoll
@@ -175,6 +199,9 @@ cdef class _Waiter:
         self.sem = sem
         self.since = since
         self.glet = PyGreenlet_GetCurrent()
+        # For the hub's wake-ups and for lock_table(): the holder's thread
+        # once a permit is handed to this waiter.
+        self.thread = PyThread_get_thread_ident()
         if hub is None:
             self.lock = _allocate_lock()
             self.lock.acquire()
@@ -182,7 +209,6 @@ cdef class _Waiter:
             # Made here, in the hub's own thread and before the waiter is
             # queued: eventlet hubs must not be touched from other threads.
             self.waker = _waker_for(hub)  # switch point (first time only)
-            self.thread = PyThread_get_thread_ident()
 
     cdef int park(self, object timeout) except -1:
         # Return whether a wake() was consumed (1) or the timeout expired
@@ -242,6 +268,10 @@ cdef class _Waiter:
         else:
             return self.waker.post(self)
         return True
+
+
+cdef class _LockStats:
+    pass
 
 
 cdef class Semaphore:
@@ -321,6 +351,10 @@ cdef class Semaphore:
         self._owners.append(owner)
         if self._name is not _UNNAMED:
             _held_push(owner, self._name)
+            # Named semaphores hold one permit: one holder, one time.
+            self._since = _coarse_now()
+            self._thread = PyThread_get_thread_ident()
+            self._acquired += 1
         return 0
 
     cdef object _disown(self):
@@ -339,9 +373,23 @@ cdef class Semaphore:
         return self._drop_owner(i)
 
     cdef object _drop_owner(self, Py_ssize_t i):
+        global _last_hold, _last_wait
+        cdef _LockStats stats
         owner = self._owners.pop(i)
         if self._name is not _UNNAMED:
             _held_remove(owner, self._name)
+            _last_hold = _coarse_now() - self._since
+            _last_wait = 0
+            stats = self._stats
+            if stats is not None:
+                _last_wait = stats.waited
+                stats.waited = 0
+                if _last_hold > stats.hold_max:
+                    stats.hold_max = _last_hold
+            elif _last_hold > 0:
+                # Held across a clock tick: worth counting from now on.
+                self._stats = _LockStats()
+                self._stats.hold_max = _last_hold
         return owner
 
     cdef inline _Waiter _signal(self, _Waiter waiter):
@@ -375,6 +423,18 @@ cdef class Semaphore:
                 return self._signal(waiter)
         return None
 
+    cdef int _waited(self, _Waiter waiter) except -1:
+        # Acquired after waiting (slow path): count the wait.
+        cdef _LockStats stats = self._stats
+        cdef double waited = _now() - waiter.since
+        if stats is None:
+            stats = self._stats = _LockStats()
+        stats.waited = waited
+        stats.wait_total += waited
+        if waited > stats.wait_max:
+            stats.wait_max = waited
+        return 0
+
     cdef _Waiter _hand_off(self):
         # After a permit was disowned: give it to the oldest waiter (fair,
         # or it starves), or free it.
@@ -392,6 +452,7 @@ cdef class Semaphore:
                 self._woken -= 1
             waiter.granted = True
             self._own(waiter.glet)
+            self._thread = waiter.thread
             return self._signal(waiter)
         self._value += 1
         return self._wake_next()
@@ -432,6 +493,8 @@ cdef class Semaphore:
             return True
         if not blocking or timeout == 0:
             return False
+        if _wait_hook is not None and self._name is not _UNNAMED:
+            _wait_hook(self)  # switch point; re-checked below
         now = _now()
         waiter = _Waiter(_current_hub(), self, now)  # switch point (see there)
         if self._value > 0:  # freed meanwhile
@@ -452,6 +515,7 @@ cdef class Semaphore:
             if consumed:
                 waiter.signalled = False
             if waiter.granted:
+                self._waited(waiter)
                 return True
             if waiter.woken:
                 waiter.woken = False
@@ -460,6 +524,7 @@ cdef class Semaphore:
                     self._value -= 1
                     self._leave(waiter)
                     self._own(PyGreenlet_GetCurrent())
+                    self._waited(waiter)
                     # A counting semaphore may have more free permits
                     # than awake waiters.
                     self._wake(self._wake_next())  # switch point
@@ -540,8 +605,12 @@ cdef class Semaphore:
         self._release()
 
     cdef int _release(self) except -1:
+        cdef double held, waited
         self._disown()
+        held, waited = _last_hold, _last_wait
         self._wake(self._hand_off())
+        if _observer is not None and self._name is not _UNNAMED:
+            _observer(self, waited, held)  # switch point
         return 0
 
     def __enter__(self):

@@ -1,0 +1,353 @@
+"""lock_table(), dump_locks(), the slow-wait warning, the Guru Meditation
+section and the Prometheus collector, against both cores."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import threading
+import time
+
+import pytest
+
+TIMEOUT = 20
+
+
+def _wait_until(predicate, what):
+    deadline = time.monotonic() + TIMEOUT
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail("timed out waiting for " + what)
+        time.sleep(0.002)
+
+
+def _start(target, name=None):
+    t = threading.Thread(target=target, name=name, daemon=True)
+    t.start()
+    return t
+
+
+def _record(lu, name):
+    found = [r for r in lu.lock_table() if r.name == name]
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
+def _waiters(lu, name):
+    record = _record(lu, name)
+    return 0 if record is None else record.waiters
+
+
+def test_nothing_held_nothing_listed(lockutils):
+    with lockutils.lock("idle-check"):
+        pass
+    assert _record(lockutils, "idle-check") is None
+
+
+def test_holders_in_two_threads_and_waiters(lockutils):
+    lu = lockutils
+    release = threading.Event()
+    inside_b = threading.Event()
+    keep = lu._semaphores.get("lt-a")  # keeps the name (and counters) alive
+
+    def hold_a():
+        with lu.lock("lt-a"):
+            release.wait(TIMEOUT)
+
+    @lu.synchronized("lt-b")
+    def held_b():
+        inside_b.set()
+        release.wait(TIMEOUT)
+
+    a = _start(hold_a, "holder-a")
+    b = _start(held_b, "holder-b")
+    _wait_until(lambda: _record(lu, "lt-a") is not None, "lt-a held")
+    inside_b.wait(TIMEOUT)
+
+    def wait_a():
+        with lu.lock("lt-a"):
+            pass
+
+    waiters = [_start(wait_a, "waiter-%d" % i) for i in range(2)]
+    _wait_until(lambda: _waiters(lu, "lt-a") == 2, "two waiters on lt-a")
+    try:
+        ra, rb = _record(lu, "lt-a"), _record(lu, "lt-b")
+        assert ra.kind == rb.kind == "internal"
+        assert ra.waiters == 2 and rb.waiters == 0
+        (ha,) = ra.holders
+        assert (ha.thread_name, ha.thread_id, ha.greenlet, ha.function) == (
+            "holder-a", a.ident, False, None)
+        assert 0 <= ha.held_seconds < TIMEOUT
+        (hb,) = rb.holders
+        assert (hb.thread_name, hb.thread_id, hb.greenlet) == (
+            "holder-b", b.ident, False)
+        assert hb.function == lu._callable_name(held_b.__wrapped__)
+        assert hb.function.endswith("held_b")
+    finally:
+        release.set()
+    for t in [a, b, *waiters]:
+        t.join(TIMEOUT)
+    assert _record(lu, "lt-a") is None
+    # Counters live with the name: three acquisitions, two of them waited.
+    with lu.lock("lt-a"):
+        ra = _record(lu, "lt-a")
+        assert ra.acquisitions == 4
+        assert 0 < ra.longest_wait_seconds <= ra.total_wait_seconds
+        assert ra.holders[0].thread_id == threading.get_ident()
+    del keep
+
+
+def test_longest_hold(lockutils):
+    lu = lockutils
+    keep = lu._semaphores.get("lt-hold")
+    with lu.lock("lt-hold"):
+        _wait_until(
+            lambda: _record(lu, "lt-hold").holders[0].held_seconds > 0.05,
+            "a hold of 50 ms")
+    with lu.lock("lt-hold"):
+        record = _record(lu, "lt-hold")
+        assert record.longest_hold_seconds > 0.05
+        assert record.acquisitions == 2
+        assert record.total_wait_seconds == 0.0
+    del keep
+
+
+def test_kinds(lockutils, lock_path):
+    lu = lockutils
+    own = lu.Semaphores()
+    with lu.lock("k-ext", external=True, lock_path=lock_path), \
+            lu.lock("k-pre", "nova", external=True, lock_path=lock_path), \
+            lu.lock("k-fair", fair=True), \
+            lu.lock("k-own", semaphores=own), \
+            lu.lock("k-int"):
+        kinds = {r.name: r.kind for r in lu.lock_table()}
+        assert kinds == {
+            "k-ext": "external", "k-pre": "external", "k-fair": "fair",
+            "k-own": "semaphores", "k-int": "internal",
+        }
+        for record in lu.lock_table():
+            (holder,) = record.holders
+            assert holder.thread_id == threading.get_ident()
+
+
+def test_dump_locks(lockutils):
+    lu = lockutils
+
+    @lu.synchronized("dump-me")
+    def critical():
+        out = io.StringIO()
+        lu.dump_locks(out)
+        return out.getvalue()
+
+    text = critical()
+    assert "Lock 'dump-me' (internal): 1 holder(s), 0 waiting" in text
+    assert 'by thread "%s" (id %d)' % (
+        threading.current_thread().name, threading.get_ident()) in text
+    assert 'in "%s"' % lu._callable_name(critical.__wrapped__) in text
+    out = io.StringIO()
+    lu.dump_locks(out)
+    assert out.getvalue() == "No lock is held or waited on.\n"
+
+
+class _Seen(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.records = []
+        self.event = threading.Event()
+
+    def emit(self, record):
+        self.records.append(record)
+        self.event.set()
+
+
+@pytest.fixture
+def warn_after():
+    from fastlock import _config
+
+    def set_to(seconds):
+        _config.CONF.set_override(
+            "warn_wait_seconds", seconds, group=_config.FASTLOCK_GROUP)
+
+    yield set_to
+    _config.CONF.clear_override(
+        "warn_wait_seconds", group=_config.FASTLOCK_GROUP)
+
+
+def test_slow_wait_warning_fires_while_waiting(lockutils, warn_after):
+    lu = lockutils
+    warn_after(0.2)
+    seen = _Seen()
+    logger = logging.getLogger("fastlock.lockutils")
+    logger.addHandler(seen)
+    acquired = threading.Event()
+    still_waiting = []
+
+    @lu.synchronized("slow-one")
+    def hog():
+        # Hold until the warning is out: no timing in the assertions.
+        assert seen.event.wait(TIMEOUT)
+
+    def on_warning(record):
+        still_waiting.append(not acquired.is_set())
+        return True
+
+    seen.addFilter(on_warning)
+
+    def waiter():
+        with lu.lock("slow-one"):
+            acquired.set()
+
+    try:
+        h = _start(hog, "hog")
+        _wait_until(lambda: _record(lu, "slow-one") is not None, "hog in")
+        w = _start(waiter, "patient")
+        h.join(TIMEOUT)
+        w.join(TIMEOUT)
+    finally:
+        logger.removeHandler(seen)
+    assert acquired.is_set()
+    (record,) = seen.records
+    assert still_waiting == [True]
+    message = record.getMessage()
+    assert re.match(
+        r'Lock "slow-one" still not acquired after waiting \d+\.\d{3}s;',
+        message), message
+    assert 'thread "hog"' in message
+    assert 'in "%s"' % lu._callable_name(hog.__wrapped__) in message
+    assert message.endswith("; 1 waiting")
+
+
+def test_no_watchdog_when_off(lockutils, warn_after):
+    from fastlock import _config, _table
+
+    lu = lockutils
+    watchdog = _table._Watchdog()
+    watchdog.warn_seconds = _config.warn_wait_seconds
+    previous = lu._core._set_wait_hook(watchdog.watch)
+    release = threading.Event()
+
+    def hold():
+        with lu.lock("no-watch"):
+            release.wait(TIMEOUT)
+
+    def wait():
+        with lu.lock("no-watch"):
+            pass
+
+    try:
+        warn_after(0)
+        h = _start(hold)
+        _wait_until(lambda: _record(lu, "no-watch") is not None, "held")
+        w1 = _start(wait)
+        _wait_until(lambda: _waiters(lu, "no-watch") == 1, "a waiter")
+        # The core asked, the watchdog declined: no thread.
+        assert not watchdog._running and not watchdog._cores
+        warn_after(60)
+        w2 = _start(wait)
+        _wait_until(lambda: _waiters(lu, "no-watch") == 2, "two waiters")
+        assert watchdog._running and watchdog._cores == {lu._core}
+    finally:
+        release.set()
+        lu._core._set_wait_hook(previous)
+    for t in (h, w1, w2):
+        t.join(TIMEOUT)
+    _wait_until(lambda: not watchdog._running, "the watchdog to end")
+
+
+def test_guru_meditation_section(lockutils):
+    gmr = pytest.importorskip("oslo_reports.guru_meditation_report")
+    lu = lockutils
+    titles = [t for t, _ in gmr.TextGuruMeditation.persistent_sections]
+    assert titles.count("Locks") == 1
+
+    class Version:
+        def vendor_string(self):
+            return "fastlock"
+
+        def product_string(self):
+            return "fastlock tests"
+
+        def version_string_with_package(self):
+            return "0"
+
+    @lu.synchronized("gmr-lock")
+    def report():
+        return gmr.TextGuruMeditation(Version()).run()
+
+    text = report()
+    section = text[text.index("Locks"):]
+    assert "Lock 'gmr-lock' (internal): 1 holder(s), 0 waiting" in section
+    assert 'in "%s"' % lu._callable_name(report.__wrapped__) in section
+
+
+def test_prometheus_collector(lockutils):
+    prometheus_client = pytest.importorskip("prometheus_client")
+    from fastlock import metrics
+
+    lu = lockutils
+    registry = prometheus_client.CollectorRegistry()
+    before = prometheus_client.generate_latest(registry).decode()
+    assert "fastlock" not in before
+
+    @lu.synchronized("work-lock")
+    def work():
+        pass
+
+    metrics.register(registry)
+    try:
+        with pytest.raises(ValueError):
+            metrics.register(registry)
+        for _ in range(3):
+            work()
+        for uuid in ("0c7a3c1e-7f43-4a8e-9b1c-2d3e4f5a6b7c",
+                     "5e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b"):
+            with lu.lock("instance-" + uuid):
+                pass
+        with lu.lock("volume-12"):
+            pass
+        release = threading.Event()
+
+        def hold():
+            with lu.lock("volume-13"):
+                release.wait(TIMEOUT)
+
+        h = _start(hold)
+        _wait_until(lambda: _record(lu, "volume-13") is not None, "held")
+        w = _start(lambda: lu.lock("volume-13").__enter__().release())
+        _wait_until(lambda: _waiters(lu, "volume-13") == 1, "a waiter")
+        text = prometheus_client.generate_latest(registry).decode()
+        release.set()
+        h.join(TIMEOUT)
+        w.join(TIMEOUT)
+        after = prometheus_client.generate_latest(registry).decode()
+    finally:
+        metrics.unregister()
+    fn = lu._callable_name(work.__wrapped__)
+    assert "# TYPE fastlock_lock_wait_seconds histogram" in text
+    assert "# TYPE fastlock_lock_hold_seconds histogram" in text
+    assert "# TYPE fastlock_lock_waiters gauge" in text
+    assert 'fastlock_lock_hold_seconds_count{lock="%s"} 3.0' % fn in text
+    assert 'fastlock_lock_wait_seconds_count{lock="%s"} 3.0' % fn in text
+    assert 'fastlock_lock_hold_seconds_count{lock="instance-<uuid>"} 2.0' in text
+    assert 'fastlock_lock_hold_seconds_count{lock="volume-<n>"} 1.0' in text
+    assert 'fastlock_lock_waiters{lock="volume-<n>"} 1.0' in text
+    # Uncontended acquisitions waited 0: in the smallest bucket.
+    assert 'fastlock_lock_wait_seconds_bucket{le="0.0001",lock="%s"} 3.0' % (
+        fn) in text
+    # The held one and its waiter, released: three, one waited.
+    assert 'fastlock_lock_hold_seconds_count{lock="volume-<n>"} 3.0' in after
+    assert "fastlock_lock_waiters{" not in after
+    assert "fastlock" not in prometheus_client.generate_latest(registry).decode()
+    # Unregistered: nothing is observed any more.
+    assert lu._core._set_observer(None) is None
+
+
+def test_family():
+    from fastlock.metrics import family
+
+    assert family("instance-0C7A3C1E-7F43-4A8E-9B1C-2D3E4F5A6B7C") == (
+        "instance-<uuid>")
+    assert family("compute_resources") == "compute_resources"
+    assert family("refresh_cache-12-34") == "refresh_cache-<n>-<n>"
+    assert family(("tuple", 3)) == "('tuple', <n>)"
