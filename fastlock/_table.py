@@ -247,6 +247,11 @@ class _Watchdog:
     parks; a parked native thread cannot log for itself.  Each scan looks
     at every lock that is waited on (no reference to a semaphore is kept
     between scans, so registries still drop them).
+
+    A scan that raises is a bug: the first one is logged with its
+    traceback (``LOG.exception``), later ones are only counted in
+    ``errors``, and the watchdog goes on scanning; as it cannot tell
+    whether anybody waits, it does not end while its scans fail.
     """
 
     def __init__(self) -> None:
@@ -254,6 +259,10 @@ class _Watchdog:
         self._cores: set[ModuleType] = set()
         self._warned: set[Any] = set()  # wait tokens already reported
         self._running = False
+        # Set by watch(), cleared by each scan: a caller about to wait
+        # that the scan may have looked too early to see.
+        self._poked = False
+        self.errors = 0  # scans that raised
         self.warn_seconds: Any = None  # () -> float; set by lockutils
 
     def watch(self, sem: Any) -> None:
@@ -262,6 +271,7 @@ class _Watchdog:
         core = _core_of(sem)
         with self._guard:
             self._cores.add(core)
+            self._poked = True
             if self._running:
                 return
             self._running = True
@@ -274,16 +284,36 @@ class _Watchdog:
             while True:
                 warn = self.warn_seconds() if self.warn_seconds else 0.0
                 sleep(min(1.0, max(0.01, warn / 4)) if warn else 0.1)
-                # Idle for two scans: the hook-to-park window is far
-                # shorter than one.
-                idle = 0 if self._scan(warn) else idle + 1
+                with self._guard:
+                    poked, self._poked = self._poked, False
+                busy = self._checked_scan(warn) or poked
+                # Idle for two scans, and nobody about to wait.
+                idle = 0 if busy else idle + 1
                 if idle >= 2:
                     with self._guard:
-                        self._running = False
-                    return
-        except BaseException:  # pragma: no cover - interpreter shutdown
+                        if not self._poked:
+                            self._running = False
+                            return
+        except BaseException:
+            # An interpreter shutting down (or a signal handler's
+            # exception): the next wait may start a watchdog again.
             with self._guard:
                 self._running = False
+            raise
+
+    def _checked_scan(self, warn: float) -> bool:
+        # _scan(), but a bug in it is logged (once) instead of killing the
+        # thread unseen; a failed scan counts as one that saw a waiter.
+        try:
+            return self._scan(warn)
+        except Exception:
+            self.errors += 1
+            if self.errors == 1:
+                LOG.exception(
+                    'fastlock slow-wait watchdog: a scan failed; it goes on '
+                    'scanning (later failures are not logged)'
+                )
+            return True
 
     def _scan(self, warn: float) -> bool:
         # Warn about long waits; return whether anybody waits.

@@ -255,6 +255,64 @@ def test_no_watchdog_when_off(lockutils, warn_after):
     _wait_until(lambda: not watchdog._running, "the watchdog to end")
 
 
+def test_watchdog_logs_a_failing_scan_once_and_goes_on(lockutils, warn_after):
+    # A scan that raises (here the first three) must not end the watchdog
+    # silently: one ERROR with the traceback, then the slow-wait warning
+    # still comes for the caller that still waits.
+    from fastlock import _config, _table
+
+    lu = lockutils
+    warn_after(0.2)
+    watchdog = _table._Watchdog()
+    watchdog.warn_seconds = _config.warn_wait_seconds
+    scan = watchdog._scan
+    failures = []
+
+    def failing_scan(warn):
+        if len(failures) < 3:
+            failures.append(warn)
+            raise RuntimeError("scan broke")
+        return scan(warn)
+
+    watchdog._scan = failing_scan
+    previous = lu._core._set_wait_hook(watchdog.watch)
+    seen = _Seen()
+    seen.setLevel(logging.WARNING)
+    logger = logging.getLogger("fastlock.lockutils")
+    logger.addHandler(seen)
+    release = threading.Event()
+
+    def hold():
+        with lu.lock("broken-scan"):
+            release.wait(TIMEOUT)
+
+    def wait():
+        with lu.lock("broken-scan"):
+            pass
+
+    try:
+        h = _start(hold, "hog")
+        _wait_until(lambda: _record(lu, "broken-scan") is not None, "held")
+        w = _start(wait, "patient")
+        _wait_until(
+            lambda: any(r.levelno == logging.WARNING for r in seen.records),
+            "the slow-wait warning after the failed scans")
+    finally:
+        release.set()
+        logger.removeHandler(seen)
+        lu._core._set_wait_hook(previous)
+    h.join(TIMEOUT)
+    w.join(TIMEOUT)
+    assert len(failures) == 3
+    errors = [r for r in seen.records if r.levelno == logging.ERROR]
+    (error,) = errors
+    assert error.exc_info[0] is RuntimeError
+    assert "watchdog" in error.getMessage()
+    (warning,) = [r for r in seen.records if r.levelno == logging.WARNING]
+    assert warning.getMessage().startswith('Lock "broken-scan" still not')
+    _wait_until(lambda: not watchdog._running, "the watchdog to end")
+
+
 def test_guru_meditation_section(lockutils):
     gmr = pytest.importorskip("oslo_reports.guru_meditation_report")
     lu = lockutils
