@@ -6,8 +6,11 @@ from __future__ import annotations
 import io
 import logging
 import re
+import subprocess
+import sys
 import threading
 import time
+import types
 
 import pytest
 
@@ -131,6 +134,81 @@ def test_kinds(lockutils, lock_path):
             assert holder.thread_id == threading.get_ident()
 
 
+@pytest.mark.parametrize("kind", ["internal", "external", "fair", "semaphores"])
+def test_record_of_each_kind(lockutils, lock_path, kind):
+    # The whole record of each kind: a holder taken through synchronized,
+    # a waiter, then the counters once both are done.
+    lu = lockutils
+    name = "rec-" + kind
+    own = lu.Semaphores()
+    kwargs = {
+        "internal": {},
+        "external": {"external": True, "lock_path": lock_path},
+        "fair": {"fair": True},
+        "semaphores": {"semaphores": own},
+    }[kind]
+    # Keeps the name's semaphore (and so its counters) alive throughout.
+    keep = {
+        "internal": lu._semaphores.get,
+        "external": lu._semaphores.get,
+        "fair": lu._fair_locks._registry.get,
+        "semaphores": own.get,
+    }[kind](name)
+    inside = threading.Event()
+    release = threading.Event()
+
+    @lu.synchronized(name, **kwargs)
+    def critical():
+        inside.set()
+        release.wait(TIMEOUT)
+
+    def wait():
+        with lu.lock(name, **kwargs):
+            pass
+
+    holder = _start(critical, "holder-" + kind)
+    try:
+        assert inside.wait(TIMEOUT)
+        waiter = _start(wait, "waiter-" + kind)
+        _wait_until(lambda: _waiters(lu, name) == 1, "one waiter")
+        record = _record(lu, name)
+        time.sleep(0.02)  # a hold longer than a coarse clock tick
+        out = io.StringIO()
+        lu.dump_locks(out)
+    finally:
+        release.set()
+    holder.join(TIMEOUT)
+    waiter.join(TIMEOUT)
+    assert (record.name, record.kind, record.waiters) == (name, kind, 1)
+    (h,) = record.holders
+    function = lu._callable_name(critical.__wrapped__)
+    assert (h.thread_name, h.thread_id, h.greenlet, h.function) == (
+        "holder-" + kind, holder.ident, False, function)
+    assert 0 <= h.held_seconds < TIMEOUT
+    assert record.acquisitions == 1
+    assert record.total_wait_seconds == record.longest_wait_seconds == 0.0
+    text = out.getvalue()
+    assert re.search(
+        r"^Lock '%s' \(%s\): 1 holder\(s\), 1 waiting; 1 acquisitions, "
+        r"waited 0\.000s in total, longest wait 0\.000s, longest hold "
+        r"\d+\.\d{3}s$" % (name, kind), text, re.M), text
+    assert re.search(
+        r'^    held \d+\.\d{3}s by thread "holder-%s" \(id %d\) in "%s"$'
+        % (kind, holder.ident, re.escape(function)), text, re.M), text
+    assert _record(lu, name) is None
+    # The counters stay with the name: two acquisitions, one waited (at
+    # least the 20 ms above), the first hold the longest.
+    with lu.lock(name, **kwargs):
+        after = _record(lu, name)
+    assert after.acquisitions == 3
+    assert 0.02 <= after.longest_wait_seconds <= after.total_wait_seconds
+    assert after.total_wait_seconds < TIMEOUT
+    assert after.longest_hold_seconds >= 0.02 - 0.011  # to a coarse tick
+    (me,) = after.holders
+    assert (me.thread_id, me.function) == (threading.get_ident(), None)
+    del keep
+
+
 def test_dump_locks(lockutils):
     lu = lockutils
 
@@ -175,6 +253,8 @@ def warn_after():
 
 
 def test_slow_wait_warning_fires_while_waiting(lockutils, warn_after):
+    # Two callers wait 0.2 s: one WARNING each, logged while they still
+    # wait, and no more while the hog holds on for several more scans.
     lu = lockutils
     warn_after(0.2)
     seen = _Seen()
@@ -185,8 +265,9 @@ def test_slow_wait_warning_fires_while_waiting(lockutils, warn_after):
 
     @lu.synchronized("slow-one")
     def hog():
-        # Hold until the warning is out: no timing in the assertions.
-        assert seen.event.wait(TIMEOUT)
+        # Hold until both warnings are out: no timing in the assertions.
+        _wait_until(lambda: len(seen.records) >= 2, "two warnings")
+        time.sleep(0.3)  # six more scans (every 50 ms): nothing more
 
     def on_warning(record):
         still_waiting.append(not acquired.is_set())
@@ -201,21 +282,28 @@ def test_slow_wait_warning_fires_while_waiting(lockutils, warn_after):
     try:
         h = _start(hog, "hog")
         _wait_until(lambda: _record(lu, "slow-one") is not None, "hog in")
-        w = _start(waiter, "patient")
+        waiters = [_start(waiter, "patient-%d" % i) for i in range(2)]
         h.join(TIMEOUT)
-        w.join(TIMEOUT)
+        for w in waiters:
+            w.join(TIMEOUT)
     finally:
         logger.removeHandler(seen)
     assert acquired.is_set()
-    (record,) = seen.records
-    assert still_waiting == [True]
-    message = record.getMessage()
-    assert re.match(
-        r'Lock "slow-one" still not acquired after waiting \d+\.\d{3}s;',
-        message), message
-    assert 'thread "hog"' in message
-    assert 'in "%s"' % lu._callable_name(hog.__wrapped__) in message
-    assert message.endswith("; 1 waiting")
+    assert len(seen.records) == 2, [r.getMessage() for r in seen.records]
+    assert still_waiting == [True, True]
+    function = lu._callable_name(hog.__wrapped__)
+    for record in seen.records:
+        assert record.levelno == logging.WARNING
+        message = record.getMessage()
+        match = re.match(
+            r'Lock "slow-one" still not acquired after waiting '
+            r'(\d+\.\d{3})s; held by thread "hog" \(id %d\) in "%s" for '
+            r'(\d+\.\d{3})s; 2 waiting$' % (h.ident, re.escape(function)),
+            message)
+        assert match, message
+        waited, held = float(match[1]), float(match[2])
+        assert 0.2 <= waited < TIMEOUT
+        assert held >= waited - 0.011  # held longer (to a coarse tick)
 
 
 def test_no_watchdog_when_off(lockutils, warn_after):
@@ -243,7 +331,7 @@ def test_no_watchdog_when_off(lockutils, warn_after):
         _wait_until(lambda: _waiters(lu, "no-watch") == 1, "a waiter")
         # The core asked, the watchdog declined: no thread.
         assert not watchdog._running and not watchdog._cores
-        warn_after(60)
+        warn_after(1.0)  # scans every 0.25 s: a short test
         w2 = _start(wait)
         _wait_until(lambda: _waiters(lu, "no-watch") == 2, "two waiters")
         assert watchdog._running and watchdog._cores == {lu._core}
@@ -337,6 +425,52 @@ def test_guru_meditation_section(lockutils):
     section = text[text.index("Locks"):]
     assert "Lock 'gmr-lock' (internal): 1 holder(s), 0 waiting" in section
     assert 'in "%s"' % lu._callable_name(report.__wrapped__) in section
+
+
+_GURU_ORDER = """
+import sys
+if sys.argv[1] == "reports-first":
+    import oslo_reports.guru_meditation_report
+from fastlock import lockutils
+# fastlock never imports oslo.reports itself.
+assert (sys.argv[1] == "reports-first") == (
+    "oslo_reports.guru_meditation_report" in sys.modules)
+from oslo_reports import guru_meditation_report as gmr
+lockutils._table.register_guru_section()  # a second call adds nothing
+print([t for t, _ in gmr.TextGuruMeditation.persistent_sections])
+"""
+
+
+@pytest.mark.parametrize("order", ["fastlock-first", "reports-first"])
+def test_guru_meditation_section_in_either_import_order(order):
+    pytest.importorskip("oslo_reports.guru_meditation_report")
+    out = subprocess.run(
+        [sys.executable, "-c", _GURU_ORDER, order],
+        capture_output=True, text=True, timeout=TIMEOUT, check=True,
+    ).stdout
+    assert out.strip() == "['Locks']"
+
+
+def test_guru_section_registration_with_a_stand_in_module():
+    # What _register_section needs of oslo.reports: TextGuruMeditation's
+    # register_section() and persistent_sections (a stand-in, so this
+    # holds without oslo.reports installed too).
+    from fastlock import _table
+
+    class TextGuruMeditation:
+        persistent_sections = []
+
+        @classmethod
+        def register_section(cls, title, generator):
+            cls.persistent_sections.append((title, generator))
+
+    gmr = types.ModuleType("stand_in_gmr")
+    gmr.TextGuruMeditation = TextGuruMeditation
+    _table._register_section(gmr)
+    _table._register_section(gmr)
+    ((title, view),) = TextGuruMeditation.persistent_sections
+    assert title == "Locks"
+    assert view() == "\n".join(_table.format_table(_table.lock_table()))
 
 
 def test_prometheus_collector(lockutils):
