@@ -156,8 +156,8 @@ def _is_external(name: Any, holders: list[Any], files: dict[Any, set[str]]) -> b
 def lock_table() -> list[LockRecord]:
     """Return one record per lock that is held or waited on now.
 
-    Internal, external, fair and ``semaphores=`` locks are listed, oldest
-    name first within each kind is not guaranteed.  Each record has the
+    Internal, external, fair and ``semaphores=`` locks are listed, in no
+    particular order.  Each record has the
     lock's ``name``, its ``kind`` (``'internal'``, ``'external'``,
     ``'fair'`` or ``'semaphores'``), its ``holders`` (each with
     ``thread_name``, ``thread_id``, ``greenlet``, ``held_seconds`` and

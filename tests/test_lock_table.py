@@ -543,3 +543,35 @@ def test_family():
     assert family("compute_resources") == "compute_resources"
     assert family("refresh_cache-12-34") == "refresh_cache-<n>-<n>"
     assert family(("tuple", 3)) == "('tuple', <n>)"
+
+
+def test_warn_wait_seconds_option():
+    # Registered like the [oslo_concurrency] options: on CONF, in the
+    # sample-config entry point, and on the stand-in without oslo.config.
+    from importlib.metadata import entry_points
+
+    from fastlock import _config
+
+    assert _config.warn_wait_seconds() == 30.0
+    ((group, (opt,)),) = _config.list_fastlock_opts()
+    assert (group, opt.name, opt.default) == ("fastlock", "warn_wait_seconds", 30.0)
+    (ep,) = [e for e in entry_points(group="oslo.config.opts")
+             if e.name == "fastlock.diagnostics"]
+    assert ep.load() is _config.list_fastlock_opts
+    conf = _config.StandInConf()
+    assert conf.fastlock.warn_wait_seconds == 30.0
+    conf.set_override("warn_wait_seconds", 0, group="fastlock")
+    assert conf.fastlock.warn_wait_seconds == 0
+    with pytest.raises(KeyError):
+        conf.set_override("warn_wait_seconds", 1, group="oslo_concurrency")
+
+
+def test_warn_wait_seconds_zero_is_off(warn_after):
+    from fastlock import _config, _table
+
+    watchdog = _table._Watchdog()
+    watchdog.warn_seconds = _config.warn_wait_seconds
+    warn_after(0)
+    assert _config.warn_wait_seconds() == 0.0
+    watchdog.watch(object())  # declined before looking at the semaphore
+    assert not watchdog._running
