@@ -481,7 +481,10 @@ class Semaphore:
             stats[3] = 0.0
 
     def _waited(self, waiter: _Waiter) -> None:
-        # Called under _guard: acquired after waiting; count the wait.
+        # Called under _guard: acquired after waiting; count the wait (of
+        # a named semaphore: nothing reads an unnamed one's counters).
+        if self._name is _UNNAMED:
+            return
         waited = _monotonic() - waiter.since
         if self._stats is None:
             self._stats = [0.0, 0.0, 0.0, 0.0]
@@ -765,15 +768,33 @@ class Registry:
         return len(self._entries)
 
 
+# How long a snapshot for lock_table() waits for _guard.  It may run in a
+# signal handler (oslo.reports' SIGUSR2 report) that interrupted this very
+# thread inside the guard, which is not reentrant: give up, never hang.
+_SNAPSHOT_WAIT = 1.0
+
+
+def _snapshot_guard() -> Any:
+    if not _guard.acquire(timeout=_SNAPSHOT_WAIT):
+        raise RuntimeError(
+            "fastlock's pure-Python core is busy: no lock table (called "
+            "from a signal handler inside it?)"
+        )
+    return _guard
+
+
 def _active_locks() -> list[tuple[Registry, Semaphore]]:
     """Return ``(registry, semaphore)`` for every named semaphore, in any
     registry, that is held or waited on now."""
     found = []
-    with _guard:
+    guard = _snapshot_guard()
+    try:
         for registry in list(_registries):
             for sem in list(registry._entries.values()):
                 if sem._owners or sem._waiters:
                     found.append((registry, sem))
+    finally:
+        guard.release()
     return found
 
 
@@ -792,7 +813,8 @@ def _lock_info(
     *counters* is ``(acquisitions, total_wait, longest_wait,
     longest_hold)`` in seconds, kept while the semaphore lives.
     """
-    with _guard:
+    guard = _snapshot_guard()
+    try:
         now = _monotonic()
         held = now - sem._since
         holders = [(owner, sem._thread, held) for owner in sem._owners]
@@ -801,6 +823,8 @@ def _lock_info(
         ]
         stats = sem._stats or [0.0, 0.0, 0.0, 0.0]
         return holders, waiters, (sem._acquired, stats[0], stats[1], stats[2])
+    finally:
+        guard.release()
 
 
 _wait_hook: Any = None
@@ -1497,8 +1521,11 @@ _atexit.register(_close_lock_files)
 def _held_lock_files() -> list[tuple[bytes, Any]]:
     """Return ``(path, greenlet)`` for every lock file held in this
     process."""
-    with _guard:
+    guard = _snapshot_guard()
+    try:
         # Every spelling of the path that reached a held file.
         return [
             (path, e.owner) for path, e in _lock_files.items() if e.owner is not None
         ]
+    finally:
+        guard.release()

@@ -386,7 +386,10 @@ class LockTableView:
     """
 
     def __call__(self) -> str:
-        return '\n'.join(format_table(lock_table()))
+        try:
+            return '\n'.join(format_table(lock_table()))
+        except Exception as exc:  # the report goes on without this section
+            return 'Lock table unavailable: %s' % (exc,)
 
 
 _GMR = 'oslo_reports.guru_meditation_report'

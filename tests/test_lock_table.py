@@ -575,3 +575,28 @@ def test_warn_wait_seconds_zero_is_off(warn_after):
     assert _config.warn_wait_seconds() == 0.0
     watchdog.watch(object())  # declined before looking at the semaphore
     assert not watchdog._running
+
+
+def test_lock_table_inside_the_twins_guard_does_not_hang(monkeypatch):
+    # oslo.reports calls the section from a SIGUSR2 handler, which may run
+    # in a thread that is inside the twin's (non-reentrant) guard: the
+    # snapshot gives up after a bounded wait instead of deadlocking, and
+    # the report's section says so.
+    from fastlock import _core_py, _table, lockutils
+
+    monkeypatch.setattr(_core_py, "_SNAPSHOT_WAIT", 0.05)
+    previous = lockutils._use_core(_core_py)
+    try:
+        with lockutils.lock("guarded"):
+            assert _core_py._guard.acquire(timeout=TIMEOUT)
+            try:
+                with pytest.raises(RuntimeError, match="busy"):
+                    lockutils.lock_table()
+                text = _table.LockTableView()()
+            finally:
+                _core_py._guard.release()
+            assert text.startswith("Lock table unavailable: "), text
+            (record,) = lockutils.lock_table()
+            assert record.name == "guarded"
+    finally:
+        lockutils._use_core(previous)

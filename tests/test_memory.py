@@ -58,8 +58,10 @@ def test_live_lock_costs_at_most_300_bytes(impl):
         tracemalloc.stop()
     for sem in live:
         sem.release()
-    # The twin's objects are plain Python instances with a __dict__.
-    limit = 300 if impl.__name__.endswith("_c") else 500
+    # The twin's objects are plain Python instances with a __dict__, and
+    # its holder bookkeeping for lock_table() (acquire time and thread)
+    # adds a float, an int and five attributes to each.
+    limit = 300 if impl.__name__.endswith("_c") else 600
     assert per_lock <= limit, "%.0f bytes per live lock" % per_lock
 
 

@@ -424,9 +424,13 @@ cdef class Semaphore:
         return None
 
     cdef int _waited(self, _Waiter waiter) except -1:
-        # Acquired after waiting (slow path): count the wait.
+        # Acquired after waiting (slow path): count the wait (of a named
+        # semaphore: nothing reads an unnamed one's counters).
         cdef _LockStats stats = self._stats
-        cdef double waited = _now() - waiter.since
+        cdef double waited
+        if self._name is _UNNAMED:
+            return 0
+        waited = _now() - waiter.since
         if stats is None:
             stats = self._stats = _LockStats()
         stats.waited = waited
