@@ -920,18 +920,20 @@ _os.register_at_fork(after_in_child=_after_fork_in_child)
 # file also has an in-process semaphore, taken first.  With it at most one
 # thread per process ever touches a descriptor's lock, which also keeps
 # classic (per-process) record locks correct.  Descriptors are cached per
-# path (bounded), so an uncontended acquire is fcntl + fstat + fcntl.
+# path (bounded), so an uncontended acquire is fcntl + stat + fcntl.
 # They are kept per file, not per spelling: a cache miss opens the path
 # and looks the file's device and inode up, so that every name of one file
 # (a symlinked directory, "//", "..") shares one descriptor and one
 # semaphore; a second descriptor's OFD lock would conflict with ours.  A
 # relative path is made absolute with the working directory of the call,
 # as open() would resolve it.
-# The fstat asks whether the locked file still has a name: a lock file
-# unlinked (or renamed over) since we opened it is what other processes no
-# longer lock, so it is never trusted.  fstat, not stat(path): it walks no
-# path, and this is the hot path.  A lock directory moved away while in
-# use is not noticed (nor is it by oslo for a holder).
+# Once locked, a stat of the path asks whether it still names the locked
+# file, as oslo's open of the path at every acquire makes sure: a lock file
+# unlinked or renamed over, a directory moved aside and made again, a
+# symlinked lock path switched elsewhere all leave us a descriptor of a
+# file that other processes no longer lock.  Then the lock is dropped and
+# the file now at the path opened and locked instead.  (Our descriptor
+# keeps the inode alive, so a new file never shares its number.)
 
 import atexit as _atexit  # noqa: E402
 import errno as _errno  # noqa: E402
@@ -948,6 +950,11 @@ _by_file: dict[tuple[int, int], _LockFile] = {}  # (st_dev, st_ino) -> entry
 # Spellings remembered per file beyond the first (an alias costs a dict
 # entry, not a descriptor; more spellings than this are looked up again).
 _MAX_ALIASES = 8
+# How many times in a row one acquire may find the path re-pointed after
+# locking before it gives up with an error (each time means some other
+# party replaced the file meanwhile; a bound turns a livelock into an
+# error).
+_MAX_REOPENS = 100
 _helper_waits: set[_HelperWait] = set()  # still in the kernel
 _start_thread = _thread.start_new_thread  # tests patch it
 # _HelperWait.state; _FORKED: in a fork child, the helper thread is gone.
@@ -1033,21 +1040,13 @@ class _LockFile:
         self.used = False  # second chance for the cache eviction
 
     def same_file(self, path: bytes) -> bool:
-        # Is *path* still our file?  Asked before unlinking it (rare:
-        # both stats here rather than one on every open).
+        # Does *path* name our file now?  Asked after each lock and before
+        # unlinking.  One stat: our file's identity is known since open.
         try:
-            ours = _os.fstat(self.fd)
             st = _os.stat(path)
         except OSError:
             return False
-        return bool(st.st_dev == ours.st_dev and st.st_ino == ours.st_ino)
-
-    def still_linked(self) -> bool:
-        # Does our file still have a name?  Every acquire asks.
-        try:
-            return bool(_os.fstat(self.fd).st_nlink > 0)
-        except OSError:
-            return False
+        return (st.st_dev, st.st_ino) == self.key
 
     def discard(self) -> None:
         # Closing drops our OFD lock, if any; in a fork child it only
@@ -1282,6 +1281,7 @@ class FileLock:
             self._entry = None
         timeout = _check_timeout(blocking, timeout)
         deadline = None if timeout is None else _monotonic() + timeout
+        reopened = 0
         while True:
             # The path a delete at release unlinks: this spelling's, not
             # the first one's (hard links are names of one file too).
@@ -1301,16 +1301,26 @@ class FileLock:
                 if outcome == _NOT_LOCKED:
                     return False  # _lock_fd gave the semaphore back
                 if outcome == _LOCKED:
-                    if entry.still_linked():
+                    # As the caller spelled it: what open() would reach.
+                    if entry.same_file(self._bpath):
                         entry.owner = me
                         entry.count = 1
                         self._entry = entry
                         return True
-                    # Unlinked or renamed over since we opened it: lock
+                    # The path names another file now (or none): lock
                     # the file now at the path instead.
                     _fcntl_lock(entry.fd, _UNLCK, False)
                     with _guard:
                         _drop(entry)
+                    reopened += 1
+                    if reopened > _MAX_REOPENS:
+                        entry.sem.release()
+                        raise OSError(
+                            _errno.ESTALE,
+                            "lock file replaced %d times in a row while "
+                            "locking it" % reopened,
+                            _os.fsdecode(self._where),
+                        )
                 # else _RETRY: a fork child lost its kernel wait
             # else: dropped while we waited for the semaphore
             entry.sem.release()

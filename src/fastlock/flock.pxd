@@ -3,6 +3,7 @@ cdef class _LockFile:
     cdef int fd
     # The open file's (st_dev, st_ino), and the spellings that reached it.
     cdef tuple key
+    cdef unsigned long dev, ino
     cdef list paths
     # In-process exclusion: one holder (or waiter in the kernel) per file.
     cdef Semaphore sem
@@ -13,7 +14,6 @@ cdef class _LockFile:
     cdef bint used
 
     cdef bint same_file(self, bytes path) noexcept
-    cdef bint still_linked(self) noexcept
     cdef int discard(self) noexcept
 
 

@@ -8,25 +8,27 @@
 # lock file also has an in-process semaphore, taken first.  With it at
 # most one thread per process ever touches a descriptor's lock, which also
 # keeps classic (per-process) record locks correct.  Descriptors are cached
-# per path (bounded), so an uncontended acquire is fcntl + fstat + fcntl.
+# per path (bounded), so an uncontended acquire is fcntl + stat + fcntl.
 # They are kept per file, not per spelling: a cache miss opens the path
 # and looks the file's device and inode up, so that every name of one
 # file (a symlinked directory, "//", "..") shares one descriptor and one
 # semaphore; a second descriptor's OFD lock would conflict with ours.
 # A relative path is made absolute with the working directory of the
 # call, as open() would resolve it.
-# The fstat asks whether the locked file still has a name: a lock file
-# unlinked (or renamed over) since we opened it is what other processes
-# no longer lock, so it is never trusted.  fstat, not stat(path): it walks
-# no path, and this is the hot path.  A lock directory moved away while
-# in use is not noticed (nor is it by oslo for a holder).
+# Once locked, a stat of the path asks whether it still names the locked
+# file, as oslo's open of the path at every acquire makes sure: a lock
+# file unlinked or renamed over, a directory moved aside and made again, a
+# symlinked lock path switched elsewhere all leave us a descriptor of a
+# file that other processes no longer lock.  Then the lock is dropped and
+# the file now at the path opened and locked instead.  (Our descriptor
+# keeps the inode alive, so a new file never shares its number.)
 
 from cpython.exc cimport PyErr_CheckSignals
 
 from fastlock.posix_capi cimport (
     EACCES, EAGAIN, EINTR, EINVAL, EMFILE, ENFILE, F_OFD_SETLK, F_OFD_SETLKW,
     F_SETLK, F_SETLKW, F_UNLCK, F_WRLCK, O_CLOEXEC, O_CREAT, O_RDWR, SEEK_SET,
-    c_stat, close, errno, fcntl, flock, fstat, open, stat, unlink,
+    ESTALE, c_stat, close, errno, fcntl, flock, fstat, open, stat, unlink,
 )
 
 import atexit as _atexit
@@ -43,6 +45,11 @@ cdef Py_ssize_t _max_lock_files = 64  # set below
 # Spellings remembered per file beyond the first (an alias costs a dict
 # entry, not a descriptor; more spellings than this are looked up again).
 cdef Py_ssize_t _MAX_ALIASES = 8
+# How many times in a row one acquire may find the path re-pointed after
+# locking before it gives up with an error (each time means some other
+# party replaced the file meanwhile; a bound turns a livelock into an
+# error).
+cdef int _MAX_REOPENS = 100
 cdef set _helper_waits = set()  # _HelperWait still in the kernel
 _start_thread = _original("_thread").start_new_thread  # tests patch it
 
@@ -114,24 +121,19 @@ cdef class _LockFile:
             error = errno
             self.discard()
             _raise_errno(error, given)
+        self.dev = st.st_dev
+        self.ino = st.st_ino
         self.key = (st.st_dev, st.st_ino)
         self.paths = [path]
         self.sem = Semaphore()
 
     cdef bint same_file(self, bytes path) noexcept:
-        # Is *path* still our file?  Asked before unlinking it (rare:
-        # both stats here rather than one on every open).
-        cdef stat ours, st
-        if fstat(self.fd, &ours) != 0 or c_stat(path, &st) != 0:
-            return False
-        return st.st_dev == ours.st_dev and st.st_ino == ours.st_ino
-
-    cdef bint still_linked(self) noexcept:
-        # Does our file still have a name?  Every acquire asks.
+        # Does *path* name our file now?  Asked after each lock and before
+        # unlinking.  One stat: our file's identity is known since open.
         cdef stat st
-        if fstat(self.fd, &st) != 0:
+        if c_stat(path, &st) != 0:
             return False
-        return st.st_nlink > 0
+        return st.st_dev == self.dev and st.st_ino == self.ino
 
     cdef int discard(self) noexcept:
         # Closing drops our OFD lock, if any; in a fork child it only
@@ -351,6 +353,7 @@ cdef class FileLock:
     cdef bint _acquire(self, bint blocking, object timeout) except -1:
         cdef _LockFile entry
         cdef double deadline = 0
+        cdef int reopened = 0
         me = PyGreenlet_GetCurrent()
         if self._entry is not None:
             if self._entry.fd >= 0:
@@ -383,15 +386,23 @@ cdef class FileLock:
                 if outcome == _NOT_LOCKED:
                     return False  # _lock_fd gave the semaphore back
                 if outcome == _LOCKED:
-                    if entry.still_linked():
+                    # As the caller spelled it: what open() would reach.
+                    if entry.same_file(self._bpath):
                         entry.owner = me
                         entry.count = 1
                         self._entry = entry
                         return True
-                    # Unlinked or renamed over since we opened it: lock
+                    # The path names another file now (or none): lock
                     # the file now at the path instead.
                     _fcntl_lock(entry.fd, F_UNLCK, False)
                     _drop(entry)
+                    reopened += 1
+                    if reopened > _MAX_REOPENS:
+                        entry.sem._release()
+                        raise OSError(
+                            ESTALE, "lock file replaced %d times in a row "
+                            "while locking it" % reopened,
+                            _os.fsdecode(self._where))
                 # else _RETRY: a fork child lost its kernel wait
             # else: dropped while we waited for the semaphore
             entry.sem._release()

@@ -43,7 +43,7 @@ cdef extern from *:
     short F_WRLCK, F_UNLCK
     int SEEK_SET
     int O_RDWR, O_CREAT, O_CLOEXEC
-    int EINTR, EAGAIN, EACCES, EINVAL, EMFILE, ENFILE
+    int EINTR, EAGAIN, EACCES, EINVAL, EMFILE, ENFILE, ESTALE
     int errno
 
     int open(const char *path, int flags, int mode) nogil
