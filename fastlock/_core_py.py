@@ -1193,6 +1193,10 @@ class _HelperWait:
         error = _fcntl_lock(fd, _WRLCK, True)
         with _guard:
             _helper_waits.discard(self)
+            if self.state == _FORKED:
+                # Started in a fork child after its clean-up, which closed
+                # the descriptor and told the waiter to try again.
+                return
             abandoned = self.state == _ABANDONED
             if not abandoned:
                 self.state = _DONE
@@ -1336,6 +1340,8 @@ class FileLock:
         error = _fcntl_lock(entry.fd, _WRLCK, False)
         if error == 0:
             return _LOCKED
+        if entry.fd < 0:
+            return _RETRY  # a signal handler forked: we are the child
         if error not in (_errno.EAGAIN, _errno.EACCES):
             entry.sem.release()
             _raise_errno(error, entry.path)
@@ -1375,7 +1381,10 @@ class FileLock:
             raise
         if helper.give_up():
             return _NOT_LOCKED  # timed out: the helper cleans up
-        if helper.state == _FORKED:
+        if helper.state == _FORKED or entry.fd < 0:
+            # The process forked (a signal handler of this thread) before
+            # or while the helper started: we are the child, whose
+            # clean-up closed the descriptor.
             return _RETRY
         if helper.error:
             entry.sem.release()

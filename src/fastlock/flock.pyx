@@ -283,6 +283,10 @@ cdef class _HelperWait:
         # Back under the GIL: this block and the waiter's give-up check
         # cannot interleave.
         _helper_waits.discard(self)
+        if self.state == _FORKED:
+            # Started in a fork child after its clean-up, which closed the
+            # descriptor and told the waiter to try again.
+            return
         if self.state == _ABANDONED:
             if error == 0:
                 _fcntl_lock(fd, F_UNLCK, False)
@@ -463,7 +467,10 @@ cdef class FileLock:
         if helper.state == _PENDING:
             helper.state = _ABANDONED  # timed out: the helper cleans up
             return _NOT_LOCKED
-        if helper.state == _FORKED:
+        if helper.state == _FORKED or entry.fd < 0:
+            # The process forked (a signal handler of this thread) before
+            # or while the helper started: we are the child, whose
+            # clean-up closed the descriptor.
             return _RETRY
         if helper.error:
             entry.sem._release()

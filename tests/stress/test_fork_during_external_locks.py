@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 WORKER = """
     import json, os, random, signal, sys, threading, time, traceback
     lock_path, work, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
@@ -114,17 +112,7 @@ WORKER = """
 
 
 def test_forks_at_any_point_of_external_locking(
-        impl_name, tmp_path, stress_seconds, report, run_together, request):
-    if impl_name == "py":
-        # Known twin bug, about one run in ten: a child forked from a
-        # signal handler while a timed wait's helper thread was starting
-        # gets EBADF from the helper (the fork clean-up closed the
-        # descriptor) instead of retrying.  Recorded, not hidden: strict
-        # xfail would make the nine good runs fail.
-        request.applymarker(pytest.mark.xfail(
-            strict=False, raises=AssertionError,
-            reason="twin: timed wait forked from a signal handler can "
-                   "raise EBADF in the child (open bug, issue 11 note)"))
+        impl_name, tmp_path, stress_seconds, report, run_together):
     lock_path, work = tmp_path / "locks", tmp_path / "work"
     lock_path.mkdir()
     work.mkdir()
