@@ -577,6 +577,34 @@ def test_remove_external_lock_file_as_oslo(any_lockutils, lock_path):
     assert os.listdir(lock_path) == []
 
 
+def test_remove_never_removes_a_file_made_after_its_check(
+        lockutils, lock_path, spawn, monkeypatch):
+    # remove_external_lock_file finds no file, and before it goes on
+    # another process makes the file and locks it.  Removing it then (as
+    # an os.remove expecting ENOENT would) lets a third locker make a new
+    # file and hold it too.  The interleaving is forced through the check.
+    path = os.path.join(lock_path, "late")
+    exists = os.path.exists
+    holders = []
+
+    def exists_then_someone_locks(candidate):
+        found = exists(candidate)
+        if os.fspath(candidate) == path and not holders:
+            holders.append(spawn(HOLD_WITH_LOCKF, path, 30))
+            _wait_ready(holders[0])
+        return found
+
+    monkeypatch.setattr(os.path, "exists", exists_then_someone_locks)
+    lockutils.remove_external_lock_file("late", lock_path=lock_path)
+    monkeypatch.undo()
+    assert holders, "the check was not reached"
+    assert os.path.exists(path), "removed a file another process holds"
+    with pytest.raises(lockutils.AcquireLockFailedException):
+        with lockutils.lock("late", external=True, lock_path=lock_path,
+                            blocking=False):
+            pass
+
+
 def test_remove_waits_for_a_holder_in_this_process(lockutils, lock_path):
     # Removal happens only while holding the lock: never under a holder.
     holder = lockutils.external_lock("busy", lock_path=lock_path)
@@ -833,6 +861,48 @@ def test_fork_while_waiting_for_a_name_another_thread_holds(
         signal.signal(signal.SIGALRM, old)
     t.join(10)
     assert len(children) == 1
+    _, status = os.waitpid(children[0], 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_fork_as_a_timed_wait_starts_its_helper(
+        impl, lock_path, spawn, monkeypatch):
+    # A signal handler forks just before the helper thread of a timed wait
+    # is started (the twin runs handlers between any two lines): the child
+    # starts the helper itself, on the descriptor its fork clean-up has
+    # closed.  It must wait again, not fail with EBADF; the child lets its
+    # helper finish first so that the interleaving is certain.
+    path = os.path.join(lock_path, "forkstart")
+    holder = spawn(HOLD_WITH_LOCKF, path, 1)
+    _wait_ready(holder)
+    start_thread = impl._start_thread
+    parent = os.getpid()
+    children = []
+
+    def fork_then_start(function, args):
+        if os.getpid() == parent and not children:
+            pid = os.fork()
+            if pid:
+                children.append(pid)
+            else:  # pragma: no cover - runs in the child
+                start_thread(function, args)
+                time.sleep(0.2)
+                return None
+        return start_thread(function, args)
+
+    monkeypatch.setattr(impl, "_start_thread", fork_then_start)
+    lock = impl.FileLock(path)
+    try:
+        got = lock.acquire(timeout=20)
+    except BaseException:
+        if os.getpid() != parent:  # pragma: no cover - child
+            traceback.print_exc()
+            os._exit(3)
+        raise
+    if os.getpid() != parent:  # pragma: no cover - runs in the child
+        os._exit(0 if got else 2)
+    assert got and len(children) == 1
+    lock.release()
     _, status = os.waitpid(children[0], 0)
     assert os.waitstatus_to_exitcode(status) == 0
 
