@@ -4,11 +4,9 @@ import eventlet
 
 eventlet.monkey_patch()
 
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 
-from _common import check_implementation  # noqa: E402
+from _common import check_implementation, hold_with_lockf  # noqa: E402
 from eventlet import patcher  # noqa: E402
 
 from fastlock import lockutils  # noqa: E402
@@ -17,17 +15,7 @@ check_implementation()
 real_time = patcher.original("time")
 lock_path = tempfile.mkdtemp()
 
-holder = subprocess.Popen(
-    [sys.executable, "-c",
-     "import fcntl, sys, time\n"
-     "f = open(sys.argv[1], 'a')\n"
-     "fcntl.lockf(f, fcntl.LOCK_EX)\n"
-     "print('READY', flush=True)\n"
-     "time.sleep(1)\n",
-     lock_path + "/shared"],
-    stdout=subprocess.PIPE, text=True,
-)
-assert holder.stdout.readline().strip() == "READY"
+holder = hold_with_lockf(lock_path + "/shared", 1)
 
 ticks = []
 
@@ -82,17 +70,7 @@ assert state == {"count": 400, "inside": 0, "max": 1}, state
 
 # A green waiter killed while the kernel wait runs in its helper: the
 # helper lets go once granted, and the lock stays usable.
-holder = subprocess.Popen(
-    [sys.executable, "-c",
-     "import fcntl, sys, time\n"
-     "f = open(sys.argv[1], 'a')\n"
-     "fcntl.lockf(f, fcntl.LOCK_EX)\n"
-     "print('READY', flush=True)\n"
-     "time.sleep(0.5)\n",
-     lock_path + "/killed"],
-    stdout=subprocess.PIPE, text=True,
-)
-assert holder.stdout.readline().strip() == "READY"
+holder = hold_with_lockf(lock_path + "/killed", 0.5)
 ext = lockutils.external_lock("killed", lock_path=lock_path)
 victim = eventlet.spawn(ext.acquire)
 eventlet.sleep(0.1)

@@ -7,13 +7,11 @@ import eventlet
 eventlet.monkey_patch()
 
 import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import traceback  # noqa: E402
 import warnings  # noqa: E402
 
-from _common import check_implementation  # noqa: E402
+from _common import check_implementation, hold_with_lockf  # noqa: E402
 
 from fastlock import lockutils  # noqa: E402
 
@@ -21,17 +19,7 @@ check_implementation()
 warnings.simplefilter("ignore", DeprecationWarning)  # eventlet's fork warning
 lock_path = tempfile.mkdtemp()
 
-holder = subprocess.Popen(
-    [sys.executable, "-c",
-     "import fcntl, sys, time\n"
-     "f = open(sys.argv[1], 'a')\n"
-     "fcntl.lockf(f, fcntl.LOCK_EX)\n"
-     "print('READY', flush=True)\n"
-     "time.sleep(1)\n",
-     lock_path + "/shared"],
-    stdout=subprocess.PIPE, text=True,
-)
-assert holder.stdout.readline().strip() == "READY"
+holder = hold_with_lockf(lock_path + "/shared", 1)
 
 got = []
 

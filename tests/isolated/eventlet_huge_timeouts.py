@@ -6,11 +6,9 @@ import eventlet
 
 eventlet.monkey_patch()
 
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 
-from _common import check_implementation  # noqa: E402
+from _common import check_implementation, hold_with_lockf  # noqa: E402
 from eventlet import patcher  # noqa: E402
 
 from fastlock import _core, lockutils  # noqa: E402
@@ -45,17 +43,7 @@ for timeout in (3e6, 1e10, 1e300):
         assert real_time.monotonic() - start < 5
 
     # ...and a helper's kernel wait for a file another process holds.
-    holder_proc = subprocess.Popen(
-        [sys.executable, "-c",
-         "import fcntl, sys, time\n"
-         "f = open(sys.argv[1], 'a')\n"
-         "fcntl.lockf(f, fcntl.LOCK_EX)\n"
-         "print('READY', flush=True)\n"
-         "time.sleep(0.3)\n",
-         lock_path + "/out"],
-        stdout=subprocess.PIPE, text=True,
-    )
-    assert holder_proc.stdout.readline().strip() == "READY"
+    holder_proc = hold_with_lockf(lock_path + "/out", 0.3)
     with lockutils.lock("out", external=True, lock_path=lock_path,
                         timeout=timeout):
         pass

@@ -3,9 +3,7 @@ through two spellings of the lock directory (a symlink), with and without
 the name's in-process semaphore, some with short timeouts (abandoned
 helper waits) for a fixed time.
 
-Critical sections follow the protocol of ``test_process_load``: an
-``O_EXCL`` marker per name (a second holder at once fails) and a
-read-pause-write counter per name that must add up to the acquisitions.
+Critical sections are the marker-and-counter ones of ``_counter``.
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from _counter import CRITICAL, check_counts
 
 COMMON = """
     import json, os, random, sys
@@ -21,22 +20,7 @@ COMMON = """
     from fastlock import lockutils
     stats = {"acquisitions": 0, "timeouts": 0}
     stats_lock = real_threading.Lock()
-
-    def critical(name, pause):
-        marker = os.path.join(work, name + ".inside")
-        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        counter = os.path.join(work, name + ".count")
-        try:
-            with open(counter) as f:
-                value = int(f.read())
-        except FileNotFoundError:
-            value = 0
-        pause(0)
-        with open(counter, "w") as f:
-            f.write(str(value + 1))
-        os.close(fd)
-        os.unlink(marker)
-
+""" + CRITICAL + """
     def loop(pause, deadline):
         rng = random.Random()
         while real_time.monotonic() < deadline:
@@ -48,7 +32,7 @@ COMMON = """
                 kwargs["timeout"] = rng.choice((0, 0.002, 5))
             try:
                 with lockutils.lock(name, external=True, **kwargs):
-                    critical(name, pause)
+                    critical(work, name, pause)
             except lockutils.AcquireLockFailedException:
                 with stats_lock:
                     stats["timeouts"] += 1
@@ -109,10 +93,7 @@ def test_green_native_and_processes_share_external_locks(
     )
     results = [json.loads(out.strip().splitlines()[-1]) for out in outputs]
     acquisitions = sum(r["acquisitions"] for r in results)
-    counted = sum(int(p.read_text()) for p in work.glob("*.count"))
-    assert not list(work.glob("*.inside"))
     assert all(r["acquisitions"] for r in results), results
-    assert counted == acquisitions, "lost updates: %d counted of %d" % (
-        counted, acquisitions)
+    check_counts(work, acquisitions)
     report(names=names, acquisitions=acquisitions,
            timeouts=sum(r["timeouts"] for r in results))

@@ -1,16 +1,12 @@
-"""Four processes hammering external locks for a fixed time.
-
-Each critical section creates a per-name marker file with ``O_EXCL`` (a
-second holder at once fails and its process exits non-zero) and does a
-read-pause-write increment of a per-name counter file: the counters must
-add up to the acquisitions the processes report.
-"""
+"""Four processes hammering external locks for a fixed time, each
+critical section the marker-and-counter one of ``_counter``."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from _counter import CRITICAL, check_counts
 
 PROCESSES = 4
 
@@ -19,6 +15,7 @@ WORKER = """
     lock_path, work, names, seconds = sys.argv[1:5]
     names, seconds = int(names), float(seconds)
     from fastlock import lockutils
+""" + CRITICAL + """
     print("READY", flush=True)
     sys.stdin.readline()  # start together
     acquisitions, max_wait = 0, 0.0
@@ -28,19 +25,7 @@ WORKER = """
         started = time.monotonic()
         with lockutils.lock(name, external=True, lock_path=lock_path):
             max_wait = max(max_wait, time.monotonic() - started)
-            marker = os.path.join(work, name + ".inside")
-            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            counter = os.path.join(work, name + ".count")
-            try:
-                with open(counter) as f:
-                    value = int(f.read())
-            except FileNotFoundError:
-                value = 0
-            time.sleep(0)
-            with open(counter, "w") as f:
-                f.write(str(value + 1))
-            os.close(fd)
-            os.unlink(marker)
+            critical(work, name, time.sleep)
         acquisitions += 1
     print(json.dumps({"acquisitions": acquisitions, "max_wait": max_wait}))
 """
@@ -59,9 +44,6 @@ def test_processes_hammer_external_locks(
     )
     results = [json.loads(out) for out in outputs]
     acquisitions = sum(r["acquisitions"] for r in results)
-    counted = sum(int(p.read_text()) for p in work.glob("*.count"))
-    assert not list(work.glob("*.inside"))
-    assert counted == acquisitions, "lost updates: %d counted of %d" % (
-        counted, acquisitions)
+    check_counts(work, acquisitions)
     report(processes=PROCESSES, names=names, acquisitions=acquisitions,
            max_wait_ms=round(1000 * max(r["max_wait"] for r in results), 1))
