@@ -873,7 +873,7 @@ def test_fork_as_a_timed_wait_starts_its_helper(
     # closed.  It must wait again, not fail with EBADF; the child lets its
     # helper finish first so that the interleaving is certain.
     path = os.path.join(lock_path, "forkstart")
-    holder = spawn(HOLD_WITH_LOCKF, path, 1)
+    holder = spawn(HOLD_WITH_LOCKF, path, 0.5)
     _wait_ready(holder)
     start_thread = impl._start_thread
     parent = os.getpid()
