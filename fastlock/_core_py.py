@@ -746,7 +746,7 @@ class Registry:
         self._entries: weakref.WeakValueDictionary[Any, Semaphore] = (
             weakref.WeakValueDictionary()
         )
-        _registries.add(self)
+        _registries.add(weakref.ref(self, _registries.discard))
 
     def get(self, name: Any) -> Semaphore:
         """Return the semaphore for *name*, creating it if needed.
@@ -789,7 +789,7 @@ def _active_locks() -> list[tuple[Registry, Semaphore]]:
     found = []
     guard = _snapshot_guard()
     try:
-        for registry in list(_registries):
+        for registry in _live_registries():
             for sem in list(registry._entries.values()):
                 if sem._owners or sem._waiters:
                     found.append((registry, sem))
@@ -854,7 +854,21 @@ def _root(glet: Any) -> Any:
     return glet
 
 
-_registries: weakref.WeakSet[Registry] = weakref.WeakSet()
+# Weak references to every Registry, each removing itself when its registry
+# dies.  A set, not a WeakSet: list() of it is one C call, where iterating
+# a WeakSet runs Python code, so that a Registry made by another thread
+# meanwhile raised "Set changed size during iteration" in lock_table().
+_registries: set[weakref.ref[Registry]] = set()
+
+
+def _live_registries() -> list[Registry]:
+    # Every Registry alive now.
+    found = []
+    for ref in list(_registries):
+        registry = ref()
+        if registry is not None:
+            found.append(registry)
+    return found
 
 
 def _renew_waker_after_fork() -> None:
@@ -892,7 +906,7 @@ def _after_fork_in_child() -> None:
     with _guard:
         for owner in [o for o in _held if _root(o) is not root]:
             del _held[owner]
-        for registry in list(_registries):
+        for registry in _live_registries():
             for sem in list(registry._entries.values()):
                 woken.extend(sem._forget_threads_but(root))
     error: BaseException | None = None

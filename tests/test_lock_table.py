@@ -116,6 +116,34 @@ def test_longest_hold(lockutils):
     del keep
 
 
+def test_lock_table_while_other_threads_make_registries(lockutils, impl):
+    # lock_table() looks at every registry; one made meanwhile by another
+    # thread (each lockutils.Semaphores() is one) must not break it.
+    # Before, its scan of the WeakSet of registries raised "Set changed
+    # size during iteration".
+    keep = [impl.Registry() for _ in range(2000)]  # a longer scan
+    stop = threading.Event()
+
+    def make():
+        while not stop.is_set():
+            keep.append(impl.Registry())
+            del keep[0]
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads in the middle of scans
+    maker = _start(make)
+    try:
+        with lockutils.lock("lt-registries"):
+            deadline = time.monotonic() + 0.5
+            while time.monotonic() < deadline:
+                names = [r.name for r in lockutils.lock_table()]
+                assert names == ["lt-registries"]
+    finally:
+        stop.set()
+        maker.join(TIMEOUT)
+        sys.setswitchinterval(previous)
+
+
 def test_kinds(lockutils, lock_path):
     lu = lockutils
     own = lu.Semaphores()

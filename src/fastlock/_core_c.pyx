@@ -28,7 +28,7 @@ import sys
 from collections import deque
 from time import monotonic as _monotonic
 from types import SimpleNamespace
-from weakref import WeakSet
+from weakref import ref as _weakref
 
 PyGreenlet_Import()
 

@@ -1,5 +1,19 @@
 cdef Py_ssize_t _MIN_SWEEP = 1024
-cdef object _registries = WeakSet()
+# Weak references to every Registry, each removing itself when its registry
+# dies.  A set, not a WeakSet: list() of it is one C call, where iterating
+# a WeakSet runs Python code, so that a Registry made by another thread
+# meanwhile raised "Set changed size during iteration" in lock_table().
+cdef set _registries = set()
+
+
+cdef list _live_registries():
+    # Every Registry alive now, taken without running Python code.
+    found = []
+    for ref in list(_registries):
+        registry = ref()
+        if registry is not None:
+            found.append(registry)
+    return found
 
 
 cdef class Registry:
@@ -40,7 +54,7 @@ cdef class Registry:
         self._type = semaphore_type
         self._guard = _allocate_lock()
         self._sweep_at = _MIN_SWEEP
-        _registries.add(self)
+        _registries.add(_weakref(self, _registries.discard))
 
     def get(self, name):
         """Return the semaphore for *name*, creating it if needed.
@@ -138,12 +152,12 @@ def _after_fork_in_child():
     cdef Registry registry
     cdef Semaphore sem
     root = _root(PyGreenlet_GetCurrent())
-    for registry in list(_registries):
+    for registry in _live_registries():
         registry._guard = _allocate_lock()  # a vanished thread's, maybe
     for owner in [o for o in _held if _root(o) is not root]:
         del _held[owner]
     woken = []
-    for registry in list(_registries):
+    for registry in _live_registries():
         for sem in list(registry._entries.values()):
             woken.extend(sem._forget_threads_but(root))
     error = None

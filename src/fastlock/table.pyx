@@ -8,7 +8,7 @@ def _active_locks():
     cdef Registry registry
     cdef Semaphore sem
     found = []
-    for registry in list(_registries):
+    for registry in _live_registries():
         for sem in registry._entries.values():
             if sem._owners or sem._waiters:
                 found.append((registry, sem))
