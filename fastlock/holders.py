@@ -357,17 +357,26 @@ def snapshot(lock_path: str, proc: str = PROC) -> Snapshot:
 _ESCAPES = {c: repr(chr(c))[1:-1] for c in [*range(32), 92, 127]}
 
 
+def _shown(text: str) -> str:
+    # *text* escaped for one line of output: control characters and
+    # backslashes as above, and the bytes of a file name that are not
+    # UTF-8 (kept by os.fsdecode as lone surrogates, which a strict
+    # stdout cannot encode) as \xNN.
+    escaped = text.translate(_ESCAPES).encode('utf-8', 'surrogateescape')
+    return escaped.decode('utf-8', 'backslashreplace')
+
+
 def _table(locks: Sequence[LockInfo], out: TextIO) -> None:
     rows = [('LOCK', 'ROLE', 'PID', 'COMMAND')]
     for lock in locks:
-        name = lock.name.translate(_ESCAPES)
+        name = _shown(lock.name)
         for role, procs, unseen in (
             ('holder', lock.holders, lock.unseen_holders),
             ('waiter', lock.waiters, lock.unseen_waiters),
         ):
             for p in procs:
                 rows.append((name, role, str(p.pid),
-                             p.cmdline.translate(_ESCAPES)))
+                             _shown(p.cmdline)))
                 name = ''
             if unseen:
                 rows.append((name, role, '?', '(%d not visible)' % unseen))
@@ -420,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif snap.locks:
         _table(snap.locks, sys.stdout)
     else:
-        print('no lock in %s is held or waited on' % lock_path)
+        print('no lock in %s is held or waited on' % _shown(lock_path))
     if not snap.complete:
         if snap.denied:
             why = ('permission denied reading /proc/PID/fdinfo or '

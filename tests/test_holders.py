@@ -10,6 +10,7 @@ wrong answer fails the test instead of hanging it.
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
@@ -371,6 +372,33 @@ def test_table_escapes_what_would_break_its_rows():
         'bad\\nname  holder    7  sh -c "echo \\\\\\\\n"\\n',
         '           waiter    ?  (2 not visible)',
     ]
+
+
+def test_table_of_file_names_that_are_not_utf8(tmp_path, monkeypatch):
+    # A lock file (or lock path) named with bytes that are not UTF-8 is
+    # shown with \xNN escapes; printed as is, the lone surrogates of its
+    # decoded name made the table raise UnicodeEncodeError on a strict
+    # (e.g. en_US.UTF-8) stdout.
+    def run(path):
+        out = io.TextIOWrapper(io.BytesIO(), 'utf-8', errors='strict')
+        monkeypatch.setattr(sys, 'stdout', out)
+        assert holders.main([path]) == 0
+        out.flush()
+        return out.buffer.getvalue().decode()
+
+    lock_path = tmp_path / os.fsdecode(b'locks\xff')
+    lock_path.mkdir()
+    assert run(str(lock_path)) == 'no lock in %s is held or waited on\n' % (
+        os.path.join(str(tmp_path), 'locks\\xff'))
+    fd = os.open(os.path.join(os.fsencode(lock_path), b'bad\xfe name'),
+                 os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)  # this process holds it
+        rows = run(str(lock_path)).splitlines()
+    finally:
+        os.close(fd)
+    assert rows[1].split('  ')[0] == 'bad\\xfe name'
+    assert ('holder  %d' % os.getpid()) in rows[1]
 
 
 @pytest.fixture
