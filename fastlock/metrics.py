@@ -8,8 +8,11 @@ Nothing is measured or exported until :func:`register` is called::
 
 It exports, labelled by lock *family* (``lock``): the decorated
 function's name for locks taken through ``synchronized``, otherwise the
-lock name with UUIDs and numbers collapsed (``instance-<uuid>``,
-``volume-<n>``), so that per-instance names do not explode cardinality:
+lock name with UUIDs, other hexadecimal ids (a hash, an object's address
+in the ``repr()`` of a name that is not a string) and numbers collapsed
+(``instance-<uuid>``, ``image-<hex>``, ``volume-<n>``), so that
+per-instance names do not explode cardinality; beyond
+:data:`LABELS_MAX` families, new ones are counted as ``<other>``:
 
 - ``fastlock_lock_wait_seconds``: histogram of the time each
   acquisition waited (0 when uncontended);
@@ -34,9 +37,20 @@ from typing import Any
 
 from fastlock import _table
 
+# Whole words only: a UUID's digits inside a longer hexadecimal run (a
+# SHA-1) are that run's.
 _UUID = re.compile(
+    r'(?<![0-9A-Za-z])'
     r'[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?'
     r'[0-9a-fA-F]{12}'
+    r'(?![0-9A-Za-z])'
+)
+# 0x-prefixed, or eight or more hexadecimal digits with a digit among them
+# (not a word such as "deadbeef").
+_HEX = re.compile(
+    r'(?<![0-9A-Za-z])'
+    r'(?:0[xX][0-9a-fA-F]+|(?=[a-fA-F]*\d)[0-9a-fA-F]{8,})'
+    r'(?![0-9A-Za-z])'
 )
 _NUMBER = re.compile(r'\d+')
 DEFAULT_BUCKETS = (
@@ -44,13 +58,17 @@ DEFAULT_BUCKETS = (
     300.0,
 )
 _FAMILIES_MAX = 4096
+LABELS_MAX = 1000
+"""How many ``lock`` label values are kept; acquisitions of locks of
+further families are counted under ``<other>``."""
+_OTHER = '<other>'
 
 
 def family(name: Any) -> str:
-    """Return the label for lock *name*: UUIDs become ``<uuid>`` and
-    runs of digits ``<n>``."""
+    """Return the label for lock *name*: UUIDs become ``<uuid>``, other
+    hexadecimal ids ``<hex>`` and runs of digits ``<n>``."""
     text = name if isinstance(name, str) else repr(name)
-    return _NUMBER.sub('<n>', _UUID.sub('<uuid>', text))
+    return _NUMBER.sub('<n>', _HEX.sub('<hex>', _UUID.sub('<uuid>', text)))
 
 
 class _Histogram:
@@ -75,7 +93,7 @@ class LockCollector:
     def _family(self, name: Any) -> str:
         # synchronized's wrapper is the caller of the semaphore's
         # __exit__, which called us: a few frames up at most.
-        frame: FrameType | None = sys._getframe(2)
+        frame: FrameType | None = sys._getframe(3)
         for _ in range(4):
             if frame is None:
                 break
@@ -89,9 +107,11 @@ class LockCollector:
     def observe(self, sem: Any, waited: float, held: float) -> None:
         """Count one released acquisition of *sem* (the core's observer)."""
         name = sem.name
-        label = self._family(name)
+        label = _label(self._family, name)
         buckets = self._buckets
         with self._guard:
+            if label not in self._hold and len(self._hold) >= LABELS_MAX:
+                label = _OTHER
             if len(self._families) >= _FAMILIES_MAX:
                 self._families.clear()
             self._families[name] = label
@@ -136,7 +156,8 @@ class LockCollector:
         waiters: dict[str, int] = {}
         for record in _table.lock_table():
             if record.waiters:
-                label = families.get(record.name) or family(record.name)
+                label = families.get(record.name) or _label(
+                    family, record.name)
                 waiters[label] = waiters.get(label, 0) + record.waiters
         gauge = GaugeMetricFamily(
             'fastlock_lock_waiters',
@@ -145,6 +166,15 @@ class LockCollector:
         for label, count in sorted(waiters.items()):
             gauge.add_metric([label], count)
         yield gauge
+
+
+def _label(find: Any, name: Any) -> str:
+    # find(name), or <other> for a name whose __eq__ or __repr__ raises:
+    # called by release(), which must not fail for the metrics' sake.
+    try:
+        return str(find(name))
+    except Exception:
+        return _OTHER
 
 
 def _copy(hist: _Histogram) -> _Histogram:

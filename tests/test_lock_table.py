@@ -563,6 +563,42 @@ def test_prometheus_collector(lockutils):
     assert lu._core._set_observer(None) is None
 
 
+def test_prometheus_labels_stay_bounded(lockutils, monkeypatch):
+    # Any hashable is a lock name: names that are not strings (whose
+    # repr() has an address), hashes, or just many families must not
+    # grow the label set (and the collector's memory) without bound, and
+    # a name whose repr() raises must not make release() raise.
+    prometheus_client = pytest.importorskip("prometheus_client")
+    from fastlock import metrics
+
+    class Unprintable:
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+    monkeypatch.setattr(metrics, "LABELS_MAX", 5)
+    collector = metrics.register(prometheus_client.CollectorRegistry())
+    try:
+        for _ in range(3):
+            with lockutils.lock(object()):
+                pass
+        for digest in ("3f786850e387550fdab836ed7e6dc881de23001b",
+                       "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"):
+            with lockutils.lock("image-" + digest):
+                pass
+        with lockutils.lock(Unprintable()):
+            pass
+        for word in ("alpha", "beta", "gamma", "delta", "epsilon"):
+            with lockutils.lock("family-" + word):
+                pass
+        labels = set(collector._hold)
+    finally:
+        metrics.unregister()
+    assert labels == {
+        "<object object at <hex>>", "image-<hex>", "<other>",
+        "family-alpha", "family-beta",
+    }
+
+
 def test_family():
     from fastlock.metrics import family
 
@@ -571,6 +607,13 @@ def test_family():
     assert family("compute_resources") == "compute_resources"
     assert family("refresh_cache-12-34") == "refresh_cache-<n>-<n>"
     assert family(("tuple", 3)) == "('tuple', <n>)"
+    assert family("image-3f786850e387550fdab836ed7e6dc881de23001b") == (
+        "image-<hex>")
+    assert family("instance-0c7a3c1e7f434a8e9b1c2d3e4f5a6b7c") == (
+        "instance-<uuid>")
+    assert family("<Foo object at 0x7f3a2b1c0d90>") == (
+        "<Foo object at <hex>>")
+    assert family("deadbeef-cafe") == "deadbeef-cafe"  # words stay
 
 
 def test_warn_wait_seconds_option():
