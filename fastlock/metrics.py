@@ -28,6 +28,7 @@ cost.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from bisect import bisect_left
@@ -206,6 +207,16 @@ def register(
     _collector, _registry = collector, registry
     _table._facade.core._set_observer(collector.observe)
     return collector
+
+
+def _after_fork_in_child() -> None:
+    # A thread counting a release at fork time held the guard, which no
+    # thread of the child would ever release: every release would hang.
+    if _collector is not None:
+        _collector._guard = _table._original('_thread').allocate_lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def unregister() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 
 import pytest
@@ -92,3 +93,28 @@ def test_child_takes_an_external_lock_a_parent_thread_held(lockutils, tmp_path):
         t.join(10)
 
     assert _in_child(check, then=let_go) == 0
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_child_releases_with_metrics_registered(lockutils):
+    # A thread counting a release in the Prometheus collector at fork
+    # time holds the collector's guard, which the child inherits held:
+    # before, every release of a named lock in the child then hung.
+    prometheus_client = pytest.importorskip("prometheus_client")
+    from fastlock import metrics
+
+    collector = metrics.register(prometheus_client.CollectorRegistry())
+    try:
+        with collector._guard:  # as that thread's is at fork time
+
+            def check():
+                signal.alarm(5)  # a hang kills the child
+                with lockutils.lock("counted"):
+                    pass
+                assert collector._hold["counted"].counts[-1] == 0
+                assert sum(collector._hold["counted"].counts) == 1
+
+            status = _in_child(check)
+    finally:
+        metrics.unregister()
+    assert status == 0
