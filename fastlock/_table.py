@@ -238,6 +238,9 @@ def _original(name: str) -> Any:
     return __import__(name)
 
 
+_start_thread = _original('_thread').start_new_thread  # tests patch it
+
+
 class _Watchdog:
     """One native thread, started when somebody waits on a named lock
     with ``warn_wait_seconds`` set, that logs one WARNING per wait that
@@ -275,7 +278,19 @@ class _Watchdog:
             if self._running:
                 return
             self._running = True
-        _original('_thread').start_new_thread(self._run, ())
+        started = False
+        try:
+            _start_thread(self._run, ())
+            started = True
+        except Exception:
+            # No thread to be had (a thread limit reached, the interpreter
+            # exiting): this wait goes unwatched and the next one tries
+            # again; the caller's acquire() must not fail for a warning.
+            pass
+        finally:
+            if not started:
+                with self._guard:
+                    self._running = False
 
     def _run(self) -> None:
         sleep = _original('time').sleep

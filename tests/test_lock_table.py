@@ -371,6 +371,39 @@ def test_no_watchdog_when_off(lockutils, warn_after):
     _wait_until(lambda: not watchdog._running, "the watchdog to end")
 
 
+def test_no_thread_for_the_watchdog_does_not_fail_the_wait(
+        lockutils, warn_after, monkeypatch):
+    # Starting the watchdog's thread fails when a thread limit is reached
+    # (as in a stalled service with too many threads) or the interpreter
+    # exits: the caller still waits, and the next wait tries again.
+    # Before, acquire() raised that RuntimeError, and no watchdog ever ran
+    # again.
+    from fastlock import _config, _table
+
+    warn_after(0.2)  # scans every 0.05 s: the watchdog soon ends
+    watchdog = _table._Watchdog()
+    watchdog.warn_seconds = _config.warn_wait_seconds
+    start_thread = _table._start_thread
+
+    def no_thread(function, args):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(_table, "_start_thread", no_thread)
+    previous = lockutils._core._set_wait_hook(watchdog.watch)
+    sem = lockutils._semaphores.get("no-thread")
+    try:
+        assert sem.acquire()
+        assert sem.acquire(timeout=0.01) is False  # waited, unwatched
+        assert not watchdog._running
+        monkeypatch.setattr(_table, "_start_thread", start_thread)
+        assert sem.acquire(timeout=0.01) is False
+        assert watchdog._running
+        sem.release()
+    finally:
+        lockutils._core._set_wait_hook(previous)
+    _wait_until(lambda: not watchdog._running, "the watchdog to end")
+
+
 def test_watchdog_logs_a_failing_scan_once_and_goes_on(lockutils, warn_after):
     # A scan that raises (here the first three) must not end the watchdog
     # silently: one ERROR with the traceback, then the slow-wait warning
