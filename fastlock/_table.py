@@ -95,12 +95,29 @@ def _function(glet: Any, thread_id: int, name: Any) -> str | None:
     while frame is not None:
         if frame.f_code in _facade.sync_codes:
             local = frame.f_locals
-            if local.get('name') == name and 'f' in local:
+            if 'f' in local and _same(local.get('name'), name):
                 found = local['f']
         frame = frame.f_back
     if found is None:
         return None
     return str(_facade.callable_name(found))
+
+
+def _same(a: Any, b: Any) -> bool:
+    # a == b for lock names, any hashables: one whose __eq__ raises is
+    # only equal to itself, rather than failing the whole table.
+    try:
+        return a is b or bool(a == b)
+    except Exception:
+        return False
+
+
+def _shown(name: Any) -> str:
+    # repr(name) for the table, or what it is when its repr() raises.
+    try:
+        return repr(name)
+    except Exception:
+        return '<%s object at %#x>' % (type(name).__qualname__, id(name))
 
 
 def _thread_name(glet: Any, thread_id: int) -> tuple[str, int, bool]:
@@ -200,9 +217,9 @@ def format_table(records: list[LockRecord]) -> list[str]:
     lines = []
     for r in records:
         lines.append(
-            'Lock %r (%s): %d holder(s), %d waiting; %d acquisitions, '
+            'Lock %s (%s): %d holder(s), %d waiting; %d acquisitions, '
             'waited %.3fs in total, longest wait %.3fs, longest hold %.3fs'
-            % (r.name, r.kind, len(r.holders), r.waiters, r.acquisitions,
+            % (_shown(r.name), r.kind, len(r.holders), r.waiters, r.acquisitions,
                r.total_wait_seconds, r.longest_wait_seconds,
                r.longest_hold_seconds)
         )

@@ -116,6 +116,41 @@ def test_longest_hold(lockutils):
     del keep
 
 
+def test_names_whose_eq_and_repr_raise(lockutils):
+    # Any hashable is a lock name.  One whose __eq__ and __repr__ raise,
+    # held inside synchronized() for another name, made lock_table() and
+    # dump_locks() (so the Guru Meditation section) raise for all locks.
+    lu = lockutils
+
+    class Hostile:
+        __hash__ = object.__hash__
+
+        def __eq__(self, other):
+            raise RuntimeError("no eq")
+
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+    hostile = Hostile()
+
+    @lu.synchronized("lt-outer")
+    def outer():
+        with lu.lock(hostile):
+            out = io.StringIO()
+            lu.dump_locks(out)
+            return lu.lock_table(), out.getvalue()
+
+    records, text = outer()
+    functions = {
+        "hostile" if r.name is hostile else r.name: r.holders[0].function
+        for r in records
+    }
+    assert functions == {
+        "lt-outer": lu._callable_name(outer.__wrapped__), "hostile": None}
+    assert "Lock <%s object at %#x> (internal)" % (
+        Hostile.__qualname__, id(hostile)) in text
+
+
 def test_lock_table_while_other_threads_make_registries(lockutils, impl):
     # lock_table() looks at every registry; one made meanwhile by another
     # thread (each lockutils.Semaphores() is one) must not break it.
