@@ -1562,3 +1562,140 @@ def _held_lock_files() -> list[tuple[bytes, Any]]:
         ]
     finally:
         guard.release()
+# -- the entry of lockutils.lock() and @synchronized calls -------------------
+# The plain cases, decided on the same conditions as the Python code in
+# fastlock.lockutils (the specification), which gets every other case.  The
+# compiled core does the same in C (entry.pyx), where it saves the Python
+# frames; here it is the readable twin.
+
+_DEBUG_LEVEL = 10  # logging.DEBUG
+_BLATHER_LEVEL = 5  # fasteners' lock-file chatter
+_bound: Any = None  # what _bind_fast_path() read from lockutils
+
+
+class _Facade:
+    __slots__ = (
+        "globals", "spec", "default", "log", "log_cache", "entry",
+        "semaphores_type", "external_lock", "ipl", "fasteners_cache",
+        "external_locks", "disabled_key", "path_key",
+    )
+
+    def __init__(self, facade: dict[str, Any]) -> None:
+        self.globals = facade
+        self.spec = facade["_lock_spec"]
+        self.default = facade["_semaphores"]._registry
+        self.log = facade["LOG"]
+        # logging clears each logger's _cache dict in place whenever
+        # levels change (Manager._clear_cache), so one reference stays
+        # valid.
+        self.log_cache = self.log._cache
+        self.entry = facade["lock"]
+        self.semaphores_type = facade["Semaphores"]
+        self.external_lock = facade["_unpatched_external_lock"]
+        self.ipl = facade["_UnpatchedInterProcessLock"]
+        self.fasteners_cache = facade["_fasteners_log"]._cache
+        self.external_locks = facade["_external_locks"]
+        self.disabled_key = facade["_DISABLED_KEY"]
+        self.path_key = facade["_PATH_KEY"]
+
+
+def _bind_fast_path(facade: dict[str, Any]) -> None:
+    """Serve the plain cases of the facade whose globals are *facade*
+    (``fastlock.lockutils``); see :func:`_fast_lock`."""
+    global _bound
+    _bound = _Facade(facade)
+
+
+def _quiet(b: _Facade) -> bool:
+    # lockutils.LOG is the logger bound (not patched) and logging's own
+    # cache says DEBUG is off for it; not cached yet or on is for the
+    # Python code to decide.
+    return (
+        b.globals.get("LOG") is b.log
+        and b.log_cache.get(_DEBUG_LEVEL) is False
+    )
+
+
+def _fast_lock(
+    name: Any,
+    lock_file_prefix: Any = None,
+    external: Any = False,
+    lock_path: Any = None,
+    do_log: Any = True,
+    semaphores: Any = None,
+    delay: Any = 0.01,
+    fair: Any = False,
+    blocking: Any = True,
+    *,
+    timeout: Any = None,
+) -> Any:
+    """``lockutils.lock()``: what it returns in the plain cases, else what
+    the Python ``lock()`` returns.  The facade installs it as ``lock``."""
+    b = _bound
+    if not (
+        b is None
+        or fair
+        or blocking is not True
+        or timeout is not None
+        or (do_log and not _quiet(b))
+    ):
+        if not external:
+            if semaphores is None:
+                return b.default.get(name)
+            # A Semaphores of this core (not a subclass, which may
+            # override get()): its semaphore, as the Python code gives.
+            if type(semaphores) is b.semaphores_type:
+                reg = semaphores._registry
+                if type(reg) is Registry:
+                    return reg.get(name)
+        elif semaphores is None:
+            ext = _cached_external(b, name, lock_file_prefix, lock_path)
+            if ext is not None:
+                return ext
+    return b.spec(
+        name, lock_file_prefix, external, lock_path, do_log, semaphores,
+        delay, fair, blocking, timeout=timeout,
+    )
+
+
+def _cached_external(
+    b: _Facade, name: Any, lock_file_prefix: Any, lock_path: Any
+) -> Any:
+    # The name's cached ExternalLock, or its semaphore while process
+    # locking is disabled; None for the Python code (nothing cached, the
+    # options not in oslo.config's cache, a patched external_lock or
+    # InterProcessLock, fasteners' chatter logged, a bad name).
+    values = getattr(b.globals["CONF"], "_ConfigOpts__cache", None)
+    if type(values) is not dict or b.disabled_key not in values:
+        return None
+    if values[b.disabled_key]:
+        return b.default.get(name)
+    if not lock_path:
+        if b.path_key not in values:
+            return None
+        lock_path = values[b.path_key]
+    g = b.globals
+    if (
+        g.get("external_lock") is not b.external_lock
+        or g.get("InterProcessLock") is not b.ipl
+        or b.fasteners_cache.get(_BLATHER_LEVEL) is not False
+    ):
+        return None
+    try:
+        return b.external_locks.get((name, lock_file_prefix, lock_path))
+    except TypeError:  # an unhashable name: the Python code says so
+        return None
+
+
+def _fast_call(
+    name: Any, func: Any, args: Any, kwargs: Any, slow: Any
+) -> Any:
+    """Call ``func(*args, **kwargs)`` holding ``lock(name)``, as a plain
+    ``@synchronized(name)`` does, when DEBUG logging is off and
+    ``lockutils.lock`` is not patched; else return ``slow(*args,
+    **kwargs)`` (the Python code)."""
+    b = _bound
+    if b is not None and _quiet(b) and b.globals.get("lock") is b.entry:
+        with b.default.get(name):
+            return func(*args, **kwargs)
+    return slow(*args, **kwargs)

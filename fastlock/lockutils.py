@@ -751,6 +751,38 @@ class _Lock:
             self._int.release()
 
 
+def _plain_external(
+    name: str, lock_file_prefix: str | None, lock_path: str | None
+) -> AbstractContextManager[Any] | None:
+    # What plain lock(name, external=True) gives: while process locking is
+    # disabled, the name's semaphore.  Otherwise the name's cached
+    # ExternalLock, unless oslo would do something observable on every
+    # call here: a test patched external_lock or InterProcessLock (oslo
+    # calls them), or fasteners' lock-file chatter is logged; None then
+    # (and for a bad name), for _Lock.  The option values come from
+    # oslo.config's own cache when it has them (see _config.option): an
+    # attribute lookup would cost a tenth of the lock.
+    try:
+        values = CONF._ConfigOpts__cache
+        disabled = values[_DISABLED_KEY]
+        path = lock_path or values[_PATH_KEY]
+    except (AttributeError, KeyError, TypeError):
+        disabled = _config.option(CONF, 'disable_process_locking')
+        path = lock_path or _config.option(CONF, 'lock_path')
+    if disabled:
+        return _registry_get(name)  # type: ignore[no-any-return]
+    if (
+        external_lock is not _unpatched_external_lock
+        or InterProcessLock is not _UnpatchedInterProcessLock
+        or _fasteners_log.isEnabledFor(_BLATHER)
+    ):
+        return None
+    try:
+        return _external_locks[name, lock_file_prefix, path]
+    except (KeyError, TypeError):  # TypeError: a bad name
+        return _new_external_lock(name, lock_file_prefix, path, lock_path)
+
+
 def lock(
     name: str,
     lock_file_prefix: str | None = None,
@@ -816,44 +848,23 @@ def lock(
     # With DEBUG off the log calls would do nothing: skip them entirely.
     if not (
         fair
-        or semaphores is not None
         or blocking is not True
         or timeout is not None
         or (do_log and LOG.isEnabledFor(_DEBUG))
     ):
         # The plain cases skip _Lock: the registry's semaphore itself, or
-        # the name's ExternalLock.
+        # the name's ExternalLock.  (The core's _fast_lock, installed as
+        # lock(), decides these same cases; this code is the reference.)
         if not external:
-            return _registry_get(name)  # type: ignore[no-any-return]
-        # Process locking disabled: the name's semaphore.  Otherwise the
-        # name's cached ExternalLock, unless oslo would do something
-        # observable on every call here: a test patched external_lock or
-        # InterProcessLock (oslo calls them), or fasteners' lock-file
-        # chatter is logged.  The option values come from oslo.config's
-        # own cache when it has them (see _config.option): an attribute
-        # lookup would cost a tenth of the lock.
-        try:
-            values = CONF._ConfigOpts__cache
-            disabled = values[_DISABLED_KEY]
-            path = lock_path or values[_PATH_KEY]
-        except (AttributeError, KeyError, TypeError):
-            disabled = _config.option(CONF, 'disable_process_locking')
-            path = lock_path or _config.option(CONF, 'lock_path')
-        if disabled:
-            return _registry_get(name)  # type: ignore[no-any-return]
-        if not (
-            external_lock is not _unpatched_external_lock
-            or InterProcessLock is not _UnpatchedInterProcessLock
-            or _fasteners_log.isEnabledFor(_BLATHER)
-        ):
-            try:
-                return _external_locks[name, lock_file_prefix, path]
-            except (KeyError, TypeError):  # TypeError: a bad name
-                ext = _new_external_lock(
-                    name, lock_file_prefix, path, lock_path
-                )
-                if ext is not None:
-                    return ext
+            if semaphores is None:
+                return _registry_get(name)  # type: ignore[no-any-return]
+            # Semaphores itself, not a subclass, which may override get().
+            if type(semaphores) is Semaphores:
+                return semaphores.get(name)  # type: ignore[no-any-return]
+        elif semaphores is None:
+            ext = _plain_external(name, lock_file_prefix, lock_path)
+            if ext is not None:
+                return ext
     _check_timeout(blocking, timeout)
     return _Lock(
         name, lock_file_prefix, external, lock_path, do_log, semaphores,
@@ -1028,19 +1039,23 @@ def synchronized(
                     },
                 )
 
-        @functools.wraps(f)
-        def inner(*args: P.args, **kwargs: P.kwargs) -> T:
+        def slow(*args: P.args, **kwargs: P.kwargs) -> T:
             if LOG.isEnabledFor(_DEBUG):
                 return logged(*args, **kwargs)
-            if plain:
-                with _registry_get(name):
-                    return f(*args, **kwargs)
             with lock(
                 name, lock_file_prefix, external, lock_path, do_log=False,
                 semaphores=semaphores, delay=delay, fair=fair,
                 blocking=blocking, timeout=timeout,
             ):
                 return f(*args, **kwargs)
+
+        @functools.wraps(f)
+        def inner(*args: P.args, **kwargs: P.kwargs) -> T:
+            if plain:
+                # What slow() does, in the core while DEBUG is off and
+                # lock() is not patched (there lock() gives the semaphore).
+                return _fast_call(name, f, args, kwargs, slow)  # type: ignore[no-any-return]
+            return slow(*args, **kwargs)
 
         return inner
 
@@ -1208,7 +1223,20 @@ def _use_core(core: ModuleType) -> ModuleType:
     _external_locks.clear()
     _lockorder._install(core)
     _table.bind(core, _semaphores, _fair_locks, synchronized, _callable_name)
+    _install_fast_path(core)
     return previous
+
+
+def _install_fast_path(core: ModuleType) -> None:
+    # lock() and plain @synchronized calls enter through the core, which
+    # serves the plain cases and calls the Python lock() above (kept as
+    # _lock_spec) for the rest.
+    global lock, _fast_call
+    entry = core._fast_lock
+    functools.update_wrapper(entry, _lock_spec)
+    lock = entry
+    _fast_call = core._fast_call
+    core._bind_fast_path(globals())
 
 
 _Semaphore: type[Any] = _semaphore_class(_core)
@@ -1218,6 +1246,9 @@ _registry_get = _semaphores._registry.get
 _table._watchdog.warn_seconds = _config.warn_wait_seconds
 _table.bind(_core, _semaphores, _fair_locks, synchronized, _callable_name)
 _table.register_guru_section()
+_lock_spec = lock
+_fast_call: Callable[..., Any] = _core._fast_call
+_install_fast_path(_core)
 
 
 if __name__ == '__main__':

@@ -9,8 +9,9 @@ reference for behaviour.  Policy (logging, config, decorators) lives in
 ``fastlock.lockutils``.
 """
 
+cimport cython
 from cpython.dict cimport (
-    PyDict_GetItem, PyDict_GetItemWithError, PyDict_Next, PyDict_SetDefault,
+    PyDict_GetItemWithError, PyDict_Next, PyDict_SetDefault,
 )
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_REFCNT
@@ -23,6 +24,11 @@ from fastlock.posix_capi cimport close
 
 cdef extern from "pythread.h":
     unsigned long PyThread_get_thread_ident() nogil
+
+cdef extern from "Python.h":
+    # d[key] or NULL, unchecked: only for keys whose comparison with every
+    # key of d cannot fail (str, int, greenlet, tuples of str).
+    PyObject *_dict_get "PyDict_GetItemWithError"(object d, object key)
 
 import sys
 from collections import deque
@@ -59,3 +65,4 @@ include "semaphore.pyx"
 include "registry.pyx"
 include "flock.pyx"
 include "table.pyx"
+include "entry.pyx"

@@ -10,9 +10,10 @@ cdef Py_ssize_t _held_sweep_at = 256
 
 cdef int _held_push(object owner, object name) except -1:
     global _held_sweep_at
-    cdef list names = _held.get(owner)
-    if names is not None:
-        names.append(name)
+    # Greenlet keys compare by identity: the unchecked lookup is safe.
+    cdef PyObject *found = _dict_get(_held, owner)
+    if found is not NULL:
+        (<list>found).append(name)
         return 0
     if len(_held) >= _held_sweep_at:
         for key in [k for k, v in _held.items() if not v]:
@@ -23,13 +24,19 @@ cdef int _held_push(object owner, object name) except -1:
 
 
 cdef int _held_remove(object owner, object name) except -1:
-    cdef list names = _held[owner]
+    cdef PyObject *found = _dict_get(_held, owner)
+    cdef list names
+    if found is NULL:
+        raise KeyError(owner)
+    names = <list>found
     cdef Py_ssize_t i
     # The newest acquisition is the usual one to go; the pushed object is
     # the semaphore's own name, so identity suffices.
     for i in range(len(names) - 1, -1, -1):
         if names[i] is name:
-            del names[i]
+            # pop, not del: del of the last item frees the list's room,
+            # which the next lock would realloc.
+            names.pop(i)
             return 0
     return 0
 

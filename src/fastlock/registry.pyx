@@ -69,7 +69,9 @@ cdef class Registry:
             if not isinstance(name, str):
                 return self._get_other(name)
             name = str.__str__(name)
-        found = PyDict_GetItem(self._entries, name)
+        # (A name of another type with this hash may compare in Python:
+        # its error is raised, not swallowed.)
+        found = PyDict_GetItemWithError(self._entries, name)
         if found is not NULL:
             return <Semaphore>found
         if len(self._entries) >= self._sweep_at:

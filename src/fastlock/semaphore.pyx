@@ -310,7 +310,11 @@ cdef class Semaphore:
         # Made on the first wait and dropped when it empties: an empty
         # deque is 760 bytes, most locks never have a waiter.
         self._waiters = None
-        self._owners = []
+        # Room for exactly one owner, as most have: CPython keeps the
+        # room of a list emptied from one item, and frees a larger one
+        # (then each acquire and release would realloc).
+        self._owners = [None]
+        self._owners.pop()
         self._woken = 0
         self._handed_at = 0
 
@@ -617,10 +621,16 @@ cdef class Semaphore:
             _observer(self, waited, held)  # switch point
         return 0
 
+    # Not bound as cyfunctions: a with statement then calls these as it
+    # calls threading.Lock's, without Cython's own method wrapper.
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def __enter__(self):
         self._acquire(True, None)
         return self
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def __exit__(self, exc_type, exc_value, traceback):
         self._release()
         return False

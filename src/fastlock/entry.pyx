@@ -1,0 +1,159 @@
+# The compiled entry of lockutils.lock() and of @synchronized calls: the
+# plain cases, decided on the same conditions as the Python code in
+# fastlock.lockutils (the specification), which gets every other case.
+# See _core_py._fast_lock for the same logic in plain Python.
+
+# lockutils' globals and what _bind_fast_path() read from them; _spec is
+# None until the facade binds this core.
+cdef dict _facade = None
+cdef object _spec = None
+cdef Registry _default = None
+cdef object _log = None
+cdef dict _log_cache = None
+cdef object _entry = None
+cdef object _semaphores_type = None
+cdef object _unpatched_external_lock = None
+cdef object _unpatched_ipl = None
+cdef object _fasteners_log = None
+cdef dict _fasteners_cache = None
+cdef object _external_locks = None
+cdef object _disabled_key = None
+cdef object _path_key = None
+cdef object _DEBUG_LEVEL = 10  # logging.DEBUG
+cdef object _BLATHER_LEVEL = 5  # fasteners' lock-file chatter
+
+
+def _bind_fast_path(facade):
+    """Serve the plain cases of the facade whose globals are *facade*
+    (``fastlock.lockutils``); see :func:`_fast_lock`."""
+    global _facade, _spec, _default, _log, _log_cache, _entry
+    global _semaphores_type, _unpatched_external_lock, _unpatched_ipl
+    global _fasteners_log, _fasteners_cache, _external_locks
+    global _disabled_key, _path_key
+    _facade = facade
+    _spec = facade["_lock_spec"]
+    _default = facade["_semaphores"]._registry
+    _log = facade["LOG"]
+    # logging clears each logger's _cache dict in place whenever levels
+    # change (Manager._clear_cache), so one reference stays valid.
+    _log_cache = _log._cache
+    _entry = facade["lock"]
+    _semaphores_type = facade["Semaphores"]
+    _unpatched_external_lock = facade["_unpatched_external_lock"]
+    _unpatched_ipl = facade["_UnpatchedInterProcessLock"]
+    _fasteners_log = facade["_fasteners_log"]
+    _fasteners_cache = _fasteners_log._cache
+    _external_locks = facade["_external_locks"]
+    _disabled_key = facade["_DISABLED_KEY"]
+    _path_key = facade["_PATH_KEY"]
+
+
+cdef inline PyObject *_lookup(dict d, object key) noexcept:
+    # d[key] or NULL, for a str, int or (str, str) key of a dict holding
+    # only such keys, whose comparison cannot fail (PyDict_GetItem would
+    # also save and restore the error state: twice the cost).
+    return _dict_get(d, key)
+
+
+cdef inline bint _cached_off(dict cache, object level) noexcept:
+    # Whether logging's own cache says *level* is off for its logger; not
+    # cached yet or on is for the Python code to decide.
+    cdef PyObject *found = _lookup(cache, level)
+    return found is not NULL and <object>found is False
+
+
+cdef inline bint _quiet() noexcept:
+    # lockutils.LOG is the logger bound (not patched) and DEBUG is off
+    # for it.  No Python code runs here.
+    cdef PyObject *found = _lookup(_facade, "LOG")
+    return (found is not NULL and <object>found is _log
+            and _cached_off(_log_cache, _DEBUG_LEVEL))
+
+
+def _fast_lock(name, lock_file_prefix=None, external=False, lock_path=None,
+               do_log=True, semaphores=None, delay=0.01, fair=False,
+               blocking=True, *, timeout=None):
+    """``lockutils.lock()``: what it returns in the plain cases, else what
+    the Python ``lock()`` returns.  The facade installs it as ``lock``."""
+    if (_spec is None or fair or blocking is not True
+            or timeout is not None
+            or (do_log and not _quiet())):
+        return _call_spec(name, lock_file_prefix, external, lock_path,
+                          do_log, semaphores, delay, fair, blocking, timeout)
+    if not external:
+        if semaphores is None:
+            return _default._get(name)
+        # A Semaphores of this core (not a subclass, which may override
+        # get()): its semaphore, as the Python code gives.
+        if type(semaphores) is _semaphores_type:
+            reg = semaphores._registry
+            if type(reg) is Registry:
+                return (<Registry>reg)._get(name)
+    elif semaphores is None:
+        ext = _cached_external(name, lock_file_prefix, lock_path)
+        if ext is not None:
+            return ext
+    return _call_spec(name, lock_file_prefix, external, lock_path, do_log,
+                      semaphores, delay, fair, blocking, timeout)
+
+
+cdef object _call_spec(name, lock_file_prefix, external, lock_path, do_log,
+                       semaphores, delay, fair, blocking, timeout):
+    return _spec(name, lock_file_prefix, external, lock_path, do_log,
+                 semaphores, delay, fair, blocking,
+                 timeout=timeout)  # switch point
+
+
+cdef object _cached_external(name, lock_file_prefix, lock_path):
+    # The name's cached ExternalLock, or its semaphore while process
+    # locking is disabled; None for the Python code (nothing cached, the
+    # options not in oslo.config's cache, a patched external_lock or
+    # InterProcessLock, fasteners' chatter logged, a bad name).
+    cdef PyObject *found
+    conf = <object>_lookup(_facade, "CONF")
+    values = getattr(conf, "_ConfigOpts__cache", None)
+    if type(values) is not dict:
+        return None
+    found = _lookup(<dict>values, _disabled_key)
+    if found is NULL:
+        return None
+    if <object>found:
+        return _default._get(name)
+    if not lock_path:
+        found = _lookup(<dict>values, _path_key)
+        if found is NULL:
+            return None
+        lock_path = <object>found
+    found = _lookup(_facade, "external_lock")
+    if found is NULL or <object>found is not _unpatched_external_lock:
+        return None
+    found = _lookup(_facade, "InterProcessLock")
+    if found is NULL or <object>found is not _unpatched_ipl:
+        return None
+    if not _cached_off(_fasteners_cache, _BLATHER_LEVEL):
+        return None
+    try:
+        found = PyDict_GetItemWithError(
+            _external_locks, (name, lock_file_prefix, lock_path))
+    except TypeError:  # an unhashable name: the Python code says so
+        return None
+    return None if found is NULL else <object>found
+
+
+def _fast_call(name, func, args, kwargs, slow):
+    """Call ``func(*args, **kwargs)`` holding ``lock(name)``, as a plain
+    ``@synchronized(name)`` does, when DEBUG logging is off and
+    ``lockutils.lock`` is not patched; else return ``slow(*args,
+    **kwargs)`` (the Python code)."""
+    cdef PyObject *found
+    cdef Semaphore sem
+    if _spec is not None and _quiet():
+        found = _lookup(_facade, "lock")
+        if found is not NULL and <object>found is _entry:
+            sem = _default._get(name)
+            sem._acquire(True, None)  # switch point (lock-order hook)
+            try:
+                return func(*args, **kwargs)  # switch point
+            finally:
+                sem._release()
+    return slow(*args, **kwargs)  # switch point

@@ -1,0 +1,250 @@
+"""The core's entry of lock() and @synchronized calls (``_fast_lock``,
+``_fast_call``) against the Python ``lock()`` it stands in for
+(``lockutils._lock_spec``): the same result in the plain cases, the
+Python code for everything else, and every change made at run time
+(logging, patches, options, lock-order checking) seen on the next call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from unittest import mock
+
+import pytest
+
+GROUP = "oslo_concurrency"
+
+
+@pytest.fixture
+def quiet(caplog):
+    # DEBUG off for lockutils, and logging's cache filled for it (the
+    # fast path reads that cache; the first call may fill it).
+    caplog.set_level(logging.INFO, logger="fastlock.lockutils")
+    return caplog
+
+
+def test_lock_is_the_core_entry_with_the_python_signature(lockutils, impl):
+    import inspect
+
+    assert lockutils.lock is impl._fast_lock
+    assert lockutils.lock.__wrapped__ is lockutils._lock_spec
+    assert lockutils.lock.__doc__ == lockutils._lock_spec.__doc__
+    assert inspect.signature(lockutils.lock) == inspect.signature(
+        lockutils._lock_spec)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {},
+    {"do_log": False},
+    {"semaphores": "S"},
+    {"external": True},
+    {"external": True, "lock_file_prefix": "pre"},
+    {"external": True, "semaphores": "S"},
+    {"fair": True},
+    {"blocking": False},
+    {"timeout": 1.0},
+])
+def test_entry_gives_what_the_python_lock_gives(
+        lockutils, quiet, lock_path, kwargs):
+    if kwargs.get("semaphores") == "S":
+        kwargs = dict(kwargs, semaphores=lockutils.Semaphores())
+    if kwargs.get("external"):
+        kwargs = dict(kwargs, lock_path=lock_path)
+    for _ in range(2):  # the second call: logging's cache is filled
+        fast = lockutils.lock("same", **kwargs)
+        spec = lockutils._lock_spec("same", **kwargs)
+        assert type(fast) is type(spec)
+        if type(spec).__name__ in ("Semaphore", "ExternalLock"):
+            assert fast is spec  # the plain cases: one object per name
+        with fast as held:
+            assert lockutils.held_locks() == ["same"]
+        with spec as held_too:
+            assert type(held) is type(held_too)
+        assert lockutils.held_locks() == []
+
+
+def test_semaphores_subclass_goes_to_the_python_code(lockutils, quiet):
+    class Counting(lockutils.Semaphores):
+        def __init__(self):
+            super().__init__()
+            self.gets = 0
+
+        def get(self, name):
+            self.gets += 1
+            return super().get(name)
+
+    sems = Counting()
+    for _ in range(3):
+        with lockutils.lock("sub", semaphores=sems):
+            pass
+    assert sems.gets == 3
+
+
+def test_debug_switched_on_and_off_at_run_time(lockutils, quiet):
+    @lockutils.synchronized("loud")
+    def work():
+        return 7
+
+    def lines():
+        quiet.clear()
+        with lockutils.lock("loud"):
+            pass
+        assert work() == 7
+        return [r.getMessage() for r in quiet.records
+                if r.name == "fastlock.lockutils"]
+
+    assert lines() == [] and lines() == []
+    quiet.set_level(logging.DEBUG, logger="fastlock.lockutils")
+    got = lines()
+    assert got[:3] == [
+        'Acquiring lock "loud"', 'Acquired lock "loud"',
+        'Releasing lock "loud"',
+    ]
+    assert len(got) == 6 and 'by "' in got[3]
+    quiet.set_level(logging.INFO, logger="fastlock.lockutils")
+    assert lines() == []
+    logging.disable(logging.CRITICAL)
+    try:
+        assert lines() == []
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def test_patched_log_is_called(lockutils, quiet, monkeypatch):
+    @lockutils.synchronized("mocked")
+    def work():
+        return 1
+
+    with lockutils.lock("mocked"):
+        pass
+    assert work() == 1
+    fake = mock.Mock()
+    monkeypatch.setattr(lockutils, "LOG", fake)
+    with lockutils.lock("mocked"):
+        pass
+    assert work() == 1
+    messages = [c.args[0] for c in fake.debug.call_args_list]
+    assert 'Acquiring lock "%s"' in messages
+    assert 'Acquiring lock "%s" by "%s"' in messages
+
+
+def test_synchronized_calls_a_patched_lock(lockutils, quiet, monkeypatch):
+    # oslo's synchronized calls lock() on every call: a test that patches
+    # lockutils.lock sees those calls.
+    @lockutils.synchronized("patched")
+    def work(x, *, y):
+        return x + y
+
+    assert work(1, y=2) == 3
+    real = lockutils.lock
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lockutils, "lock", spy)
+    assert work(2, y=3) == 5
+    assert calls == ["patched"]
+    monkeypatch.undo()
+    assert work(3, y=4) == 7
+    assert calls == ["patched"]
+
+
+def test_fast_call_releases_on_error_and_binds_methods(lockutils, quiet):
+    class Box:
+        @lockutils.synchronized("box")
+        def take(self, value, *, fail=False):
+            assert lockutils.held_locks() == ["box"]
+            if fail:
+                raise KeyError(value)
+            return (self, value)
+
+    box = Box()
+    for _ in range(2):
+        assert box.take(1) == (box, 1)
+        with pytest.raises(KeyError):
+            box.take(2, fail=True)
+        assert lockutils.held_locks() == []
+        assert not lockutils.internal_lock("box").locked()
+    assert Box.take.__name__ == "take"
+    assert Box.take.__wrapped__.__name__ == "take"
+
+
+def test_fast_call_excludes_threads(lockutils, quiet, shared_counter):
+    bump = lockutils.synchronized("fast-counter")(shared_counter.bump)
+    bump()  # logging's cache filled: the rest take the fast path
+
+    def work():
+        for _ in range(200):
+            bump()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert shared_counter.state() == {"count": 801, "inside": 0, "max": 1}
+
+
+def test_options_changed_at_run_time(lockutils, quiet, lock_path, tmp_path):
+    conf = lockutils.CONF
+    other = str(tmp_path / "other")
+    os.mkdir(other)
+    conf.set_override("lock_path", lock_path, group=GROUP)
+    try:
+        for _ in range(2):
+            with lockutils.lock("opt", external=True):
+                pass
+        assert os.listdir(lock_path) == ["opt"]
+        conf.set_override("lock_path", other, group=GROUP)
+        with lockutils.lock("opt", external=True) as held:
+            assert os.fsdecode(held.path) == os.path.join(other, "opt")
+        conf.set_override("disable_process_locking", True, group=GROUP)
+        got = lockutils.lock("opt", external=True)
+        assert got is lockutils.internal_lock("opt")
+        conf.clear_override("disable_process_locking", group=GROUP)
+        assert lockutils.lock("opt", external=True) is not got
+    finally:
+        conf.clear_override("lock_path", group=GROUP)
+        conf.clear_override("disable_process_locking", group=GROUP)
+
+
+def test_patched_external_lock_and_inter_process_lock_are_called(
+        lockutils, quiet, lock_path, monkeypatch):
+    for _ in range(2):
+        with lockutils.lock("ext", external=True, lock_path=lock_path):
+            pass
+    for attr in ("external_lock", "InterProcessLock"):
+        real = getattr(lockutils, attr)
+        with mock.patch.object(lockutils, attr, wraps=real) as patched:
+            for _ in range(2):
+                with lockutils.lock("ext", external=True,
+                                    lock_path=lock_path):
+                    pass
+        assert patched.call_count == 2, attr
+
+
+def test_lock_order_checking_switched_on_at_run_time(lockutils, quiet):
+    @lockutils.synchronized("order-b")
+    def inner():
+        pass
+
+    def a_then_b():
+        with lockutils.lock("order-a"):
+            inner()
+
+    a_then_b()  # before checking: nothing recorded, nothing said
+    previous = lockutils.set_lock_order_checking("raise")
+    try:
+        a_then_b()
+        with lockutils.lock("order-b"):
+            with pytest.raises(lockutils.LockOrderError):
+                with lockutils.lock("order-a"):
+                    pass
+    finally:
+        lockutils.set_lock_order_checking(previous)
+    assert lockutils.held_locks() == []
+
