@@ -126,8 +126,9 @@ def load(paths):
         else:
             rows.extend(data.get('rows', []))
             meta = data.get('meta', meta)
-            if 'profile' in data:
-                meta = dict(meta, profile=data['profile'])
+            for key in ('profile', 'instructions'):
+                if key in data:
+                    meta = dict(meta, **{key: data[key]})
     return merge_passes(rows), meta
 
 
@@ -208,11 +209,27 @@ def fmt_ratio(x, digits=2):
     return '%.*fx' % (digits, x)
 
 
-def table(rows):
-    """The side-by-side table, Markdown."""
+def _instructions(instructions, scenario, contender):
+    """(instructions per operation, x the floor's) of a row, as text."""
+    counts = (instructions or {}).get(scenario, {})
+    n = counts.get(contender)
+    if n is None:
+        return '', ''
+    floor = next((counts[f] for f in _lib.FLOORS if f in counts), None)
+    xf = '' if contender in _lib.FLOORS or not floor else fmt_ratio(n / floor)
+    return '{:,.0f}'.format(n), xf
+
+
+def table(rows, instructions=None):
+    """The side-by-side table, Markdown; with *instructions* (from
+    ``instructions.py``: scenario -> contender -> count), two columns
+    of callgrind instructions per operation beside the times."""
+    extra = ' instructions | instr. x floor |' if instructions else ''
     out = [
-        '| scenario | contender | median | x floor | vs oslo | note |',
-        '| --- | --- | ---: | ---: | ---: | --- |',
+        '| scenario | contender | median | x floor | vs oslo |%s note |'
+        % extra,
+        '| --- | --- | ---: | ---: | ---: |%s --- |'
+        % (' ---: | ---: |' if instructions else ''),
     ]
     for scenario, group in by_scenario(rows):
         first = True
@@ -228,9 +245,13 @@ def table(rows):
             if row.get('skipped'):
                 note = 'skipped: ' + row['skipped']
             name = ('**%s**' % c) if c == 'fastlock-c' else c
-            out.append('| %s | %s | %s | %s | %s | %s |' % (
+            cells = ''
+            if instructions:
+                cells = ' %s | %s |' % _instructions(
+                    instructions, scenario, c)
+            out.append('| %s | %s | %s | %s | %s |%s %s |' % (
                 scenario if first else '', name, fmt_value(row),
-                fmt_ratio(xf), fmt_ratio(vo), note))
+                fmt_ratio(xf), fmt_ratio(vo), cells, note))
             first = False
     return '\n'.join(out)
 
@@ -611,12 +632,16 @@ LEGEND = (
     'passes, the median of the passes\' medians; x floor: '
     'cost relative to the floor of that scenario (threading.Lock, '
     'eventlet Semaphore or lockf on an open fd); vs oslo: how many times '
-    'faster than oslo.concurrency (below 1x: slower).'
+    'faster than oslo.concurrency (below 1x: slower); instructions: '
+    'callgrind instructions per operation (bench/instructions.py, '
+    'deterministic; user space only, so a system call counts only its '
+    'call), instr. x floor: the same over the floor\'s count.'
 )
 
 
 def report(rows, meta=None):
-    parts = [header(meta), '', table(rows), '', LEGEND, '',
+    parts = [header(meta), '', table(rows, (meta or {}).get('instructions')),
+             '', LEGEND, '',
              curves_text(meta), '', profile_text(meta), '',
              targets_text(rows, meta)]
     return '\n'.join(p for p in parts if p is not None).strip() + '\n'

@@ -15,7 +15,10 @@ Parts, each in its own interpreter:
 6. scaling curves, native threads 1..128 on one name (plain timed
    script): ``scaling.py``, drawn in ``scaling.png``;
 7. profile: deterministic per-operation counts of Python calls and greenlet
-   switches (``profile.py``), quoted where they explain a result.
+   switches (``profile.py``), quoted where they explain a result;
+8. instructions: callgrind instructions per operation of the uncontended
+   rows (``instructions.py``, skipped without valgrind), a column beside
+   the times.
 
 The pytest-benchmark parts run in 3 passes (alternate ones in reverse
 order) and each row reports the median of the passes' medians, so a burst
@@ -46,7 +49,7 @@ import _lib  # noqa: E402
 import report  # noqa: E402
 
 PARTS = ('inprocess', 'eventlet', 'processes', 'registry', 'coordination',
-         'scaling', 'profile')
+         'scaling', 'profile', 'instructions')
 PYTEST_COMMON = [
     '-p', 'no:cacheprovider', '-p', 'no:fastlock', '-p', 'no:logging',
     '-p', 'no:warnings', '-o', 'python_files=bench_*.py',
@@ -157,11 +160,12 @@ def main():
                 if os.path.exists(path):
                     rows += report.load([path])[0]
     for part in ('processes', 'registry', 'coordination', 'scaling',
-                 'profile'):
+                 'profile', 'instructions'):
         if part not in parts:
             continue
         path = os.path.join(out, part + '.json')
-        kind = 'counts' if part == 'profile' else 'timed script'
+        kind = ('counts' if part in ('profile', 'instructions')
+                else 'timed script')
         codes[part] = _step('%s (%s)' % (part, kind), [
             py, os.path.join(HERE, part + '.py'), '--json', path,
             *(['--quick'] if args.quick else []),
