@@ -248,3 +248,25 @@ def test_lock_order_checking_switched_on_at_run_time(lockutils, quiet):
         lockutils.set_lock_order_checking(previous)
     assert lockutils.held_locks() == []
 
+
+
+def test_lock_table_names_the_function_held_through_the_fast_path(
+        lockutils, quiet):
+    seen = {}
+
+    @lockutils.synchronized("table")
+    def work():
+        # Called by the decorator's own frame (compiled core) or the
+        # twin's _fast_call, not by the slow path's slow().
+        import sys
+
+        seen["caller"] = sys._getframe(1).f_code.co_name
+        (record,) = [r for r in lockutils.lock_table() if r.name == "table"]
+        seen["function"] = record.holders[0].function
+        seen["acquisitions"] = record.acquisitions
+
+    work()
+    work()
+    assert seen["caller"] in ("inner", "_fast_call")
+    assert seen["function"] == lockutils._callable_name(work.__wrapped__)
+    assert seen["acquisitions"] == 2
