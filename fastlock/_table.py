@@ -157,15 +157,44 @@ def _external_names(core: ModuleType) -> dict[Any, set[str]]:
     return names
 
 
+# Lock file prefixes that lock paths were made with (None: no prefix),
+# so that a name's own lock file can be told from another name's that
+# ends the same way ('u1' against 'refresh_cache-u1').  Past the bound
+# (a prefix per call would be odd), a suffix match decides instead.
+_prefixes: set[str | None] = {None}
+_PREFIXES_MAX = 256
+
+
+def note_lock_file_prefix(prefix: str | None) -> None:
+    """Remember that a lock file path was made with *prefix*."""
+    if prefix not in _prefixes and len(_prefixes) <= _PREFIXES_MAX:
+        _prefixes.add(prefix or None)
+
+
+def _lock_file_names(base: str) -> set[str] | None:
+    # The names the lock file of *base* may have; None past the bound.
+    if len(_prefixes) > _PREFIXES_MAX:
+        return None
+    return {
+        base if not prefix else
+        prefix + ('' if prefix.endswith('-') else '-') + base
+        for prefix in list(_prefixes)
+    }
+
+
 def _is_external(name: Any, holders: list[Any], files: dict[Any, set[str]]) -> bool:
     # lock(name, external=True) holds the name's semaphore, then the file
     # <prefix>-<name> (os.sep replaced) in the lock path.
     if not isinstance(name, str):
         return False
     base = name.replace(os.sep, '_')
+    candidates = _lock_file_names(base)
     for glet, _thread, _held in holders:
         for held in files.get(glet, ()):
-            if held == base or held.endswith('-' + base):
+            if candidates is None:
+                if held == base or held.endswith('-' + base):
+                    return True
+            elif held in candidates:
                 return True
     return False
 

@@ -189,6 +189,7 @@ def _get_lock_path(
     # NOTE(mikal): the lock name cannot contain directory
     # separators
     name = name.replace(os.sep, '_')
+    _table.note_lock_file_prefix(lock_file_prefix)
     if lock_file_prefix:
         sep = '' if lock_file_prefix.endswith('-') else '-'
         name = f'{lock_file_prefix}{sep}{name}'

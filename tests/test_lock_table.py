@@ -197,6 +197,15 @@ def test_kinds(lockutils, lock_path):
             assert holder.thread_id == threading.get_ident()
 
 
+def test_kind_of_a_name_another_lock_file_ends_with(lockutils, lock_path):
+    # 'u1' is internal although this thread holds nova-refresh_cache-u1.
+    lu = lockutils
+    with lu.lock("refresh_cache-u1", "nova", external=True, lock_path=lock_path), \
+            lu.lock("u1"), lu.lock("v1", "nova-", external=True, lock_path=lock_path):
+        kinds = {r.name: r.kind for r in lu.lock_table()}
+    assert kinds == {"refresh_cache-u1": "external", "u1": "internal", "v1": "external"}
+
+
 @pytest.mark.parametrize("kind", ["internal", "external", "fair", "semaphores"])
 def test_record_of_each_kind(lockutils, lock_path, kind):
     # The whole record of each kind: a holder taken through synchronized,
