@@ -17,6 +17,7 @@ import sys
 import textwrap
 
 import pytest
+from _reference import import_oslo
 
 WORKER = """
     import os, sys, time
@@ -77,7 +78,7 @@ def test_fastlock_processes_of_both_cores_exclude_each_other(
 
 
 def test_fastlock_and_oslo_processes_exclude_each_other(run_together, tmp_path):
-    pytest.importorskip("oslo_concurrency")
+    import_oslo("oslo_concurrency")
     _run_workers(run_together, ["c", "oslo", "py", "oslo"], tmp_path, rounds=60)
 
 

@@ -10,6 +10,7 @@ import textwrap
 import threading
 
 import pytest
+from _reference import import_oslo
 
 fixtures = pytest.importorskip("fixtures")
 
@@ -20,7 +21,7 @@ from fastlock import lockutils as fastlock_lockutils  # noqa: E402
 def fixture_module(request):
     """oslo's fixture module (the reference) or fastlock's."""
     if request.param == "oslo":
-        pytest.importorskip("oslo_concurrency")
+        import_oslo("oslo_concurrency")
         from oslo_concurrency.fixture import lockutils as module
     else:
         from fastlock.fixture import lockutils as module

@@ -23,6 +23,7 @@ import textwrap
 import time
 
 import pytest
+from _reference import import_oslo
 
 from fastlock import holders, lockutils
 
@@ -144,7 +145,7 @@ def scene(lockers, lock_path, impl_name, compiled):
     ``lockf``; ``beta`` held
     by oslo and waited for by fastlock with a timeout (a helper thread);
     ``idle`` a lock file nobody holds.  Returns the expected ``--json``."""
-    pytest.importorskip('oslo_concurrency')
+    import_oslo('oslo_concurrency')
     other = 'py' if impl_name == 'c' else compiled
     with lockutils.lock('idle', external=True, lock_path=lock_path):
         pass
@@ -194,7 +195,7 @@ def test_plain_table_one_row_per_process(scene, lock_path):
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which('setpriv'),
                     reason='needs root and setpriv to become nobody')
 def test_unprivileged_user_is_told_what_it_cannot_see(lockers, compiled):
-    pytest.importorskip('oslo_concurrency')
+    import_oslo('oslo_concurrency')
     nobody = 65534
     # A lock directory nobody can read (pytest's tmp_path is root-only).
     lock_path = tempfile.mkdtemp(prefix='fastlock-holders-')

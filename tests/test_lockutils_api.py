@@ -14,11 +14,12 @@ import inspect
 import types
 
 import pytest
+from _reference import import_oslo
 
 from fastlock import _core_c, _core_py
 from fastlock import lockutils as fastlock_lockutils
 
-oslo = pytest.importorskip("oslo_concurrency.lockutils")
+oslo = import_oslo()
 
 # Deliberate additions: keyword-only, defaulted, after oslo's parameters.
 ADDED = {

@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from _reference import import_oslo
 
 
 def _messages(caplog):
@@ -89,7 +90,7 @@ def _scenario_fair_and_prefix(lu):
      _scenario_fair_and_prefix],
 )
 def test_debug_log_lines_match_oslo(scenario, lockutils, debug_log):
-    oslo = pytest.importorskip("oslo_concurrency.lockutils")
+    oslo = import_oslo()
     scenario(oslo)
     expected = _messages(debug_log)
     debug_log.clear()
@@ -101,7 +102,7 @@ def test_debug_log_lines_match_oslo(scenario, lockutils, debug_log):
 def test_fasteners_lock_file_lines_match_oslo(lockutils, lock_path, caplog):
     # Level 5 (fasteners' BLATHER) makes oslo's lock file log each use,
     # also a use that fastlock would otherwise serve from its cache.
-    oslo = pytest.importorskip("oslo_concurrency.lockutils")
+    oslo = import_oslo()
 
     def lines(lu):
         caplog.set_level(logging.WARNING, logger="fasteners.process_lock")

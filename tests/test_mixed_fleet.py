@@ -20,6 +20,7 @@ import sys
 import textwrap
 
 import pytest
+from _reference import import_oslo
 
 WORKER = """
     import os, sys, time
@@ -74,7 +75,7 @@ def _command(procs, command):
 
 @pytest.mark.parametrize("kind", ["c", "py"])
 def test_oslo_and_fastlock_processes_share_names_and_removals(tmp_path, kind):
-    pytest.importorskip("oslo_concurrency")
+    import_oslo("oslo_concurrency")
     lock_path = tmp_path / "locks"
     lock_path.mkdir()
     work = tmp_path / "work"

@@ -11,8 +11,9 @@ import sys
 import textwrap
 
 import pytest
+from _reference import import_oslo
 
-pytest.importorskip("oslo_concurrency")
+import_oslo("oslo_concurrency")
 
 # A user module as it exists before fastlock is swapped in.
 USERAPP = textwrap.dedent(

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from _reference import import_oslo
 
 CHILD = (
     "import os, sys; p = os.environ['OSLO_LOCK_PATH']; "
@@ -21,7 +22,7 @@ CHILD = (
 
 def _wrapper(kind):
     if kind == "oslo":
-        pytest.importorskip("oslo_concurrency")
+        import_oslo("oslo_concurrency")
         from oslo_concurrency import lockutils
     else:
         from fastlock import lockutils
