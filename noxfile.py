@@ -31,6 +31,16 @@ def _classified_versions() -> list[str]:
     return sorted(set(CLASSIFIER.findall(text)), key=lambda v: int(v.split(".")[1]))
 
 
+def _build_requires() -> list[str]:
+    # The build tests (tests/test_build.py) build a copy of the project
+    # without isolation, so each session gets [build-system] requires.
+    text = (ROOT / "pyproject.toml").read_text()
+    block = re.search(r"^\[build-system\][^\[]*?^requires = \[(.*?)\]", text,
+                      re.M | re.S)
+    assert block, "no [build-system] requires in pyproject.toml"
+    return re.findall(r'"([^"]+)"', block.group(1))
+
+
 def _works(python: str) -> bool:
     try:
         return subprocess.run([python, "-c", ""], capture_output=True,
@@ -73,7 +83,7 @@ _expose(PYTHONS)
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The whole suite against the installed wheel (both cores)."""
-    session.install(f"{ROOT}[test]")
+    session.install(f"{ROOT}[test]", *_build_requires())
     session.chdir(session.create_tmp())
     session.run("python", "-c", "import fastlock, sys; "
                 "assert fastlock.IMPLEMENTATION == 'c', fastlock.IMPLEMENTATION; "
