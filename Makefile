@@ -85,13 +85,15 @@ docs: $(VENV)/.extra-docs
 matrix: $(VENV)/.extra-matrix
 	$(VENV)/bin/nox $(NOX_ARGS)
 
+# The tests run from an empty folder: a stray module in /tmp (a bisect.py
+# seen here) would shadow the standard library for a run started there.
 dist-check: build
 	rm -rf dist $(VENV)-dist
 	$(PY) -m pip install -q build
 	$(PY) -m build
 	$(PYTHON) -m venv $(VENV)-dist
 	$(VENV)-dist/bin/pip install -q "$$(ls dist/*.whl)[test]"
-	cd /tmp && $(CURDIR)/$(VENV)-dist/bin/python -m pytest -p no:cacheprovider \
+	cd "$$(mktemp -d)" && $(CURDIR)/$(VENV)-dist/bin/python -m pytest -p no:cacheprovider \
 		$(CURDIR)/tests
 
 clean:
