@@ -54,12 +54,18 @@ _guard = _allocate_lock()
 
 # How long the oldest waiter of a fair=False semaphore waits before a
 # release hands the permit to it (and the least time between two such
-# hand-overs) while ten or more wait; with fewer, up to ten times as long
-# (see Semaphore._starving).  A tenth of the GIL's 5 ms switch interval:
-# short enough to bound waits well below what threading.Lock shows under
-# contention, long enough that the thread switch each hand-over costs is
-# rare.
-HAND_OFF_AFTER = 0.0005
+# hand-overs) while _SHORT_QUEUE or more wait; with fewer, up to
+# _SHORT_QUEUE times as long (see Semaphore._starving).  A twentieth of
+# the GIL's 5 ms switch interval: N waiters are all served within about
+# N times this, so 128 threads on one lock wait some 40 ms at most where
+# threading.Lock lets one wait 100-200 ms; and a hand-over costs one
+# thread switch (tens of microseconds), so hand-overs take a small part
+# of the time.  Measured (bench/scaling.py): 0.5 ms gave about twice the
+# longest wait at 128 threads for no more throughput.
+HAND_OFF_AFTER = 0.00025
+# A lone waiter is handed the permit after 1 ms: it would otherwise wait
+# for the GIL's 5 ms switch interval to run at all.
+_SHORT_QUEUE = 4
 
 # Semaphores that somebody holds: strong references, see Semaphore._own.
 _busy: set[Any] = set()
@@ -363,10 +369,10 @@ class Semaphore:
     default) a release frees the permit and wakes the oldest waiter
     unless a woken one has yet to run, so the running thread may take the
     permit again at once (no lock convoy under the GIL); but once the
-    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds (up to ten
-    times that while fewer than ten wait) and no permit was handed over
+    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds (up to four
+    times that while fewer than four wait) and no permit was handed over
     for as long, the release hands the permit to it.  A wait is so bounded
-    by about the queue's length times :data:`HAND_OFF_AFTER`, or ten
+    by about the queue's length times :data:`HAND_OFF_AFTER`, or four
     times it for a short queue.
 
     A semaphore made by a :class:`Registry` has a ``name``; acquiring it
@@ -663,10 +669,10 @@ class Semaphore:
     def _starving(self, waiters: collections.deque[_Waiter]) -> bool:
         # At most one hand-over per limit: each costs a thread switch, and
         # with many waiters all of them have waited long.  The limit grows
-        # as the queue shortens, to ten times HAND_OFF_AFTER (the GIL's
-        # switch interval) for a lone waiter: a short queue is served in
-        # time anyway, and fewer switches leave more throughput.
-        limit = HAND_OFF_AFTER * max(1, 10 // len(waiters))
+        # as the queue shortens, to _SHORT_QUEUE times HAND_OFF_AFTER for
+        # a lone waiter: a short queue is served in time anyway, and fewer
+        # switches leave more throughput.
+        limit = HAND_OFF_AFTER * max(1, _SHORT_QUEUE // len(waiters))
         now = _monotonic()
         if (now - waiters[0].since < limit
                 or now - self._handed_at < limit):
