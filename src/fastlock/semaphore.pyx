@@ -638,4 +638,3 @@ cdef class Semaphore:
     def __exit__(self, exc_type, exc_value, traceback):
         self._release()
         return False
-
