@@ -133,10 +133,10 @@ def _hammer_worker(contender, lock_dir, duration, ready_w, go_r, out):
         json.dump({'count': count, 'start': start, 'end': end}, f)
 
 
-def hammer(contender, nproc, duration):
+def hammer(contender, nproc, duration, probe=True):
     lock_dir = tempfile.mkdtemp(prefix='fastlock-bench-')
     try:
-        skipped = _probe(contender, lock_dir)
+        skipped = _probe(contender, lock_dir) if probe else None
         if skipped:
             return {'skipped': skipped}
         ready_r, ready_w = os.pipe()

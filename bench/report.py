@@ -420,6 +420,50 @@ METRICS = (
 )
 
 
+# Curves in the generic form of scaling._generic, in display order.
+GENERIC_CURVES = ('external_names', 'live_names', 'green_threads',
+                  'processes')
+GIL_ONLY = 'no lock (GIL only)'  # see scaling.gil_gap_once
+
+
+def _fmt_unit(unit, v):
+    if v is None:
+        return '—'
+    if unit == 's':
+        return fmt_value({'unit': 's', 'value': v})
+    if unit == 'bytes':
+        return '%.0f B' % v
+    return '%.0fk/s' % (v / 1e3) if v < 1e6 else '%.2fM/s' % (v / 1e6)
+
+
+def _generic_text(c):
+    floor = c['floor']
+    out = ['Scaling: %s (median of %d run%s per point; (x) = median ratio '
+           'to %s in the same runs):' % (
+               c['title'], c['repeats'], '' if c['repeats'] == 1 else 's',
+               floor), '',
+           '| %s | contender | ' % c['xlabel'] + ' | '.join(
+               '{:,}'.format(n) for n in c['points']) + ' |',
+           '| --- | --- |' + ' ---: |' * len(c['points'])]
+    for key, label, unit in c['metrics']:
+        for who in c['contenders']:
+            cells = []
+            for v, x in zip(c[who][key], c[who][key + '_x'], strict=True):
+                cell = _fmt_unit(unit, v)
+                if who != floor and x is not None:
+                    cell += ' (%s)' % fmt_ratio(x)
+                cells.append(cell)
+            name = ('**%s**' % who) if who == 'fastlock-c' else who
+            out.append('| %s | %s | %s |' % (label, name, ' | '.join(cells)))
+    traced = c.get('traced_bytes')
+    if traced:
+        out += ['', 'Bytes per live lock (referenced and held; tracemalloc '
+                'over 10,000 names): ' + ', '.join(
+                    '%s %.0f B' % (who, traced[who])
+                    for who in c['contenders'] if who in traced)]
+    return out
+
+
 def _fmt_metric(metric, v):
     if v is None:
         return '—'
@@ -464,24 +508,13 @@ def curves_text(meta):
                 name = ('**%s**' % who) if who == 'fastlock-c' else who
                 out.append('| %s | %s | %s |' % (label, name,
                                                  ' | '.join(cells)))
+            if metric == 'max_wait' and GIL_ONLY in c:
+                out.append('| %s | %s | %s |' % (label, GIL_ONLY, ' | '.join(
+                    _fmt_metric(metric, v) for v in c[GIL_ONLY][metric])))
         out.append('')
-    ext = curves.get('external_names')
-    if ext:
-        points = ext['points']
-        out += ['Scaling: external locks cycled over n names, time per '
-                'lock+unlock (median of %d runs; (x) = median ratio to '
-                'lockf on an open fd):' % ext.get('repeats', 1), '',
-                '| names | ' + ' | '.join('{:,}'.format(n) for n in points)
-                + ' |', '| --- |' + ' ---: |' * len(points)]
-        for who in _lib.EXTERNAL:
-            if who not in ext:
-                continue
-            cells = [fmt_value({'unit': 's', 'value': v})
-                     + ('' if who == _lib.LOCKF else ' (%s)' % fmt_ratio(x))
-                     for v, x in zip(ext[who]['per_op'],
-                                     ext[who]['per_op_x'], strict=True)]
-            name = ('**%s**' % who) if who == 'fastlock-c' else who
-            out.append('| %s | %s |' % (name, ' | '.join(cells)))
+    for key in GENERIC_CURVES:
+        if curves.get(key):
+            out += _generic_text(curves[key]) + ['']
     return '\n'.join(out).strip()
 
 
@@ -525,6 +558,21 @@ def curve_targets(meta):
             ', '.join('{:,}: {}'.format(n, fmt_ratio(x)) for n, x in zip(
                 ext['points'], ext['fastlock-c']['per_op_x'],
                 strict=True))))
+    live = curves.get('live_names')
+    traced = (live or {}).get('traced_bytes', {}).get('fastlock-c')
+    if traced is not None:
+        res.append(('memory: <= 300 bytes per live internal lock',
+                    'met' if traced <= 300 else 'MISSED',
+                    '%.0f B (tracemalloc, referenced and held)' % traced))
+    green = curves.get('green_threads')
+    if green and 'fastlock-c' in green:
+        xs = green['fastlock-c']['per_op_x']
+        res.append((
+            'green threads 10..10,000 on one name: <= 1.0x eventlet '
+            'Semaphore', 'met' if all(x is not None and x <= 1 for x in xs)
+            else 'MISSED', ', '.join('{:,}: {}'.format(n, fmt_ratio(x))
+                                     for n, x in zip(green['points'], xs,
+                                                     strict=True))))
     sl = curves.get('threads_sleep0')
     if sl and 'fastlock-c' in sl:
         res.append((
@@ -538,7 +586,7 @@ def curve_targets(meta):
 
 
 def curves_chart(meta, path):
-    """One panel per curve and metric (threads on a log axis); returns
+    """One panel per curve and metric (log axes), three to a row; returns
     the path, or None without curves or matplotlib."""
     curves = (meta or {}).get('curves')
     if not curves:
@@ -550,48 +598,55 @@ def curves_chart(meta, path):
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    keys = [k for k in CURVES if k in curves]
-    ext = curves.get('external_names')
-    fig, axes = plt.subplots(len(keys) + bool(ext), len(METRICS),
-                             squeeze=False,
-                             figsize=(4.2 * len(METRICS),
-                                      3.2 * (len(keys) + bool(ext))))
-    for row, key in enumerate(keys):
-        c = curves[key]
-        for col, (metric, label) in enumerate(METRICS):
-            ax = axes[row][col]
-            for who in _lib.IN_PROCESS:
-                if who in c:
-                    scale = 1e3 if metric == 'max_wait' else 1
-                    ax.plot(c['points'], [v * scale if v is not None
-                                          else None
-                                          for v in c[who][metric]],
-                            marker='o', label=who)
-            ax.set_xscale('log', base=2)
-            if metric != 'spread':
-                ax.set_yscale('log')
-            ax.set_xlabel('threads')
-            ax.set_ylabel({'throughput': 'acquisitions/s',
-                           'max_wait': 'longest wait (ms)'}.get(metric,
-                                                                label))
-            ax.set_title('%s\n%s' % (CURVES[key], label), fontsize=8)
-            ax.grid(True, alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    if ext:
-        ax = axes[len(keys)][0]
-        for who in _lib.EXTERNAL:
-            if who in ext:
-                ax.plot(ext['points'], [v * 1e6 for v in ext[who]['per_op']],
-                        marker='o', label=who)
+    panels = []  # (title, xlabel, ylabel, [(label, xs, ys, style)], ylog)
+    for key in CURVES:
+        c = curves.get(key)
+        if not c:
+            continue
+        for metric, label in METRICS:
+            scale = 1e3 if metric == 'max_wait' else 1
+            lines = [(who, c['points'], [None if v is None else v * scale
+                                         for v in c[who][metric]], '-')
+                     for who in _lib.IN_PROCESS if who in c]
+            if metric == 'max_wait' and GIL_ONLY in c:
+                lines.append((GIL_ONLY, c['points'], [
+                    v * scale for v in c[GIL_ONLY][metric]], ':'))
+            panels.append(('%s\n%s' % (CURVES[key], label), 'threads', {
+                'throughput': 'acquisitions/s',
+                'max_wait': 'longest wait (ms)'}.get(metric, label), lines,
+                metric != 'spread'))
+    for key in GENERIC_CURVES:
+        c = curves.get(key)
+        if not c:
+            continue
+        for metric, label, unit in c['metrics']:
+            scale = 1e6 if unit == 's' else 1
+            panels.append((
+                '%s\n%s' % (c['title'], label), c['xlabel'],
+                {'s': 'µs ' + label, 'bytes': 'bytes per live lock',
+                 'rate': label}[unit],
+                [(who, c['points'], [None if v is None else v * scale
+                                     for v in c[who][metric]], '-')
+                 for who in c['contenders']], True))
+    cols = 3
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, squeeze=False,
+                             figsize=(4.4 * cols, 3.3 * rows))
+    for ax, (title, xlabel, ylabel, lines, ylog) in zip(
+            (a for row in axes for a in row), panels, strict=False):
+        for label, xs, ys, style in lines:
+            ax.plot(xs, ys, marker='o', linestyle=style, label=label,
+                    markersize=3)
         ax.set_xscale('log')
-        ax.set_yscale('log')
-        ax.set_xlabel('names cycled')
-        ax.set_ylabel('µs per lock+unlock')
-        ax.set_title('external locks over n names', fontsize=8)
+        if ylog:
+            ax.set_yscale('log')
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=8)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
-        for ax in axes[len(keys)][1:]:
-            ax.axis('off')
+        ax.legend(fontsize=6)
+    for ax in [a for row in axes for a in row][len(panels):]:
+        ax.axis('off')
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

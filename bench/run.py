@@ -12,8 +12,10 @@ Parts, each in its own interpreter:
 4. registry, 1,000,000 names (plain timed script): ``registry.py``;
 5. coordination: cluster locks on real redis, etcd and ZooKeeper servers,
    fastlock.coordination beside plain tooz (``coordination.py``);
-6. scaling curves, native threads 1..128 on one name (plain timed
-   script): ``scaling.py``, drawn in ``scaling.png``;
+6. scaling curves (plain timed script, ``scaling.py``, drawn in
+   ``scaling.png``, one panel per curve and metric): native threads
+   1..128 on one name, external names 10..10,000, live names
+   1..1,000,000, green threads 10..10,000, processes 2..16;
 7. profile: deterministic per-operation counts of Python calls and greenlet
    switches (``profile.py``), quoted where they explain a result;
 8. instructions: callgrind instructions per operation of the uncontended
