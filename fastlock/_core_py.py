@@ -56,16 +56,14 @@ _guard = _allocate_lock()
 # release hands the permit to it (and the least time between two such
 # hand-overs) while _SHORT_QUEUE or more wait; with fewer, up to
 # _SHORT_QUEUE times as long (see Semaphore._starving).  N waiters are
-# all served within about N times this: with 0.1 ms, 128 threads on one
-# lock wait some 15-40 ms at most, about what threading.Lock lets them
-# wait on an idle 2-core machine and a tenth of it on a loaded one
-# (bench/scaling.py).  0.5 ms gave 65 ms, 0.25 ms 32 ms.  A hand-over
-# costs a thread switch, as threading.Lock's own change of owner does;
-# at this rate the throughput measured was the same within the noise.
+# so all served within about 5 ms while fewer than fifty wait (a lone
+# waiter after the GIL's 5 ms switch interval: sooner costs throughput,
+# as a hand-over costs a thread switch), and within N times 0.1 ms
+# beyond: some 15-40 ms for 128 threads on one lock, where
+# threading.Lock lets one wait 100-200 ms on a loaded 2-core machine
+# (bench/scaling.py; 0.5 ms for every long queue gave 65-130 ms).
 HAND_OFF_AFTER = 0.0001
-# A lone waiter is handed the permit after 1 ms: left to the GIL, it
-# would wait for the 5 ms switch interval to run at all.
-_SHORT_QUEUE = 10
+_SHORT_QUEUE = 50
 
 # Semaphores that somebody holds: strong references, see Semaphore._own.
 _busy: set[Any] = set()
@@ -369,10 +367,10 @@ class Semaphore:
     default) a release frees the permit and wakes the oldest waiter
     unless a woken one has yet to run, so the running thread may take the
     permit again at once (no lock convoy under the GIL); but once the
-    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds (up to ten
-    times that while fewer than ten wait) and no permit was handed over
+    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds (up to fifty
+    times that while fewer than fifty wait) and no permit was handed over
     for as long, the release hands the permit to it.  A wait is so bounded
-    by about the queue's length times :data:`HAND_OFF_AFTER`, or ten
+    by about the queue's length times :data:`HAND_OFF_AFTER`, or fifty
     times it for a short queue.
 
     A semaphore made by a :class:`Registry` has a ``name``; acquiring it

@@ -122,7 +122,7 @@ def test_release_hands_over_to_a_waiter_that_waited_long(
     t.start()
     while sem.waiting == 0:
         time.sleep(0.001)
-    time.sleep(12 * impl.HAND_OFF_AFTER)  # a lone waiter: 10x the limit
+    time.sleep(60 * impl.HAND_OFF_AFTER)  # a lone waiter: 50x the limit
     sem.release()
     # The waiter waited longer than its limit: the permit is its
     # own now, before it even runs, and a barging acquire fails.
