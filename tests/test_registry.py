@@ -162,3 +162,25 @@ def test_concurrent_get_gives_one_semaphore_per_name(impl):
         t.join(30)
     for i in range(50):
         assert len({id(s[i]) for s in seen}) == 1
+
+
+def test_unused_entries_are_kept_for_names_cycled_in_thousands(impl):
+    # A name used again after a few thousand others finds its semaphore
+    # (external locks cycled over 10,000 names look theirs up on every
+    # entry); the table is swept once it holds many more.
+    if impl.__name__.endswith("_py"):
+        pytest.skip("the twin's registry is a weak dictionary")
+    import weakref
+
+    class Sem(impl.Semaphore):  # weakly referenceable
+        pass
+
+    registry = impl.Registry(semaphore_type=Sem)
+    ref = weakref.ref(registry.get("kept"))
+    for i in range(5000):
+        registry.get("churn-%d" % i)
+    assert ref() is not None, "freed: cycling names makes it anew each time"
+    assert registry.get("kept") is ref()
+    for i in range(100_000):
+        registry.get("more-%d" % i)
+    assert ref() is None  # still bounded

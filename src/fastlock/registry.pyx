@@ -1,4 +1,10 @@
-cdef Py_ssize_t _MIN_SWEEP = 1024
+# Unused entries are kept until the table reaches this size (or twice
+# what survived the last sweep): a semaphore is about 250 bytes with its
+# slot, so at most some 4 MB, and names cycled over fewer than this many
+# (external locks, whose ExternalLock looks the semaphore up on each
+# entry) find theirs instead of making it again; at 1,024, cycling
+# 10,000 external names cost 2,600 more instructions per lock (callgrind).
+cdef Py_ssize_t _MIN_SWEEP = 16384
 # Weak references to every Registry, each removing itself when its registry
 # dies.  A set, not a WeakSet: list() of it is one C call, where iterating
 # a WeakSet runs Python code, so that a Registry made by another thread
