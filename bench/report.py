@@ -457,9 +457,12 @@ def _generic_text(c):
             out.append('| %s | %s | %s |' % (label, name, ' | '.join(cells)))
     traced = c.get('traced_bytes')
     if traced:
+        core = c.get('traced_core_bytes') or {}
         out += ['', 'Bytes per live lock (referenced and held; tracemalloc '
-                'over 10,000 names): ' + ', '.join(
-                    '%s %.0f B' % (who, traced[who])
+                'over 10,000 names; internal_lock(name), in parentheses '
+                'the core Registry\'s own semaphore): ' + ', '.join(
+                    '%s %.0f B%s' % (who, traced[who], ' (%.0f B)' % core[who]
+                                     if who in core else '')
                     for who in c['contenders'] if who in traced)]
     return out
 
@@ -561,9 +564,13 @@ def curve_targets(meta):
     live = curves.get('live_names')
     traced = (live or {}).get('traced_bytes', {}).get('fastlock-c')
     if traced is not None:
+        core = live.get('traced_core_bytes', {}).get('fastlock-c')
         res.append(('memory: <= 300 bytes per live internal lock',
                     'met' if traced <= 300 else 'MISSED',
-                    '%.0f B (tracemalloc, referenced and held)' % traced))
+                    '%.0f B per internal_lock(name) referenced and held '
+                    '(tracemalloc)%s' % (traced, '' if core is None else
+                                         '; the core Registry\'s own '
+                                         'semaphore: %.0f B' % core)))
     green = curves.get('green_threads')
     if green and 'fastlock-c' in green:
         xs = green['fastlock-c']['per_op_x']

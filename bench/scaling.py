@@ -338,7 +338,7 @@ def live_worker(contender, points):
     over LIVE_TRACED names."""
     import contextlib
     import gc
-    import tracemalloc
+    import importlib
 
     clock = time.perf_counter
     maxn = max(points)
@@ -378,20 +378,34 @@ def live_worker(contender, points):
                                 if n >= LIVE_RSS_FROM else None)
         del live
         gc.collect()
-        fresh = ['traced-%d' % i for i in range(LIVE_TRACED)]
-        tracemalloc.start()
-        try:
-            before = tracemalloc.get_traced_memory()[0]
-            held = [internal_lock(x) for x in fresh]
-            for sem in held:
-                sem.acquire()
-            res['traced_bytes'] = ((tracemalloc.get_traced_memory()[0]
-                                    - before) / LIVE_TRACED)
-        finally:
-            tracemalloc.stop()
-        for sem in held:
-            sem.release()
+        res['traced_bytes'] = _traced_per_lock(internal_lock, 'traced')
+        if contender.startswith('fastlock-'):
+            # The core's own registry, as tests/test_memory.py measures
+            # it: the facade's semaphore is also a threading.Semaphore.
+            core = importlib.import_module('fastlock._core_' + contender[9:])
+            res['traced_core_bytes'] = _traced_per_lock(core.Registry().get,
+                                                        'core')
     return res
+
+
+def _traced_per_lock(get, prefix):
+    # tracemalloc'd bytes per live lock, referenced and held, over
+    # LIVE_TRACED fresh names (made before the count starts).
+    import tracemalloc
+
+    fresh = ['%s-%d' % (prefix, i) for i in range(LIVE_TRACED)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        held = [get(x) for x in fresh]
+        for sem in held:
+            sem.acquire()
+        per_lock = (tracemalloc.get_traced_memory()[0] - before) / LIVE_TRACED
+    finally:
+        tracemalloc.stop()
+    for sem in held:
+        sem.release()
+    return per_lock
 
 
 def live_curve(points, repeats):
@@ -424,9 +438,9 @@ def live_curve(points, repeats):
         _add_point(out, {c: [{k: r[k][i] for k in ('per_op', 'bytes')}
                              if i < len(r['points']) else {}
                              for r in runs[c]] for c in who})
-    out['traced_bytes'] = {c: statistics.median(r['traced_bytes']
-                                                for r in runs[c])
-                           for c in who}
+    for key in ('traced_bytes', 'traced_core_bytes'):
+        out[key] = {c: statistics.median(r[key] for r in runs[c])
+                    for c in who if key in runs[c][0]}
     for c in who:
         print('live names: %s traced %.0f B per live held lock; %s' % (
             c, out['traced_bytes'][c], ', '.join(
