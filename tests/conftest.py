@@ -7,12 +7,10 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
+from _processes import start_script
 from _reference import import_oslo
 
 from fastlock import lockutils as _lockutils
@@ -161,16 +159,7 @@ def run_together():
         procs = []
         try:
             for kind, code, args in workers:
-                env = dict(os.environ)
-                env.pop("FASTLOCK_NO_EXTENSIONS", None)
-                if kind == "py":
-                    env["FASTLOCK_NO_EXTENSIONS"] = "1"
-                procs.append(subprocess.Popen(
-                    [sys.executable, "-c", textwrap.dedent(code),
-                     *map(str, args)],
-                    env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE, text=True,
-                ))
+                procs.append(start_script(kind, code, args))
             for proc in procs:
                 line = proc.stdout.readline()
                 assert line.strip() == "READY", line + proc.stderr.read()

@@ -4,12 +4,12 @@ cannot leak into the rest of the run."""
 
 from __future__ import annotations
 
-import os
 import pathlib
 import subprocess
 import sys
 
 import pytest
+from _processes import core_env
 
 SCRIPTS = sorted((pathlib.Path(__file__).parent / "isolated").glob("eventlet_*.py"))
 
@@ -17,10 +17,7 @@ SCRIPTS = sorted((pathlib.Path(__file__).parent / "isolated").glob("eventlet_*.p
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
 def test_isolated(script, impl_name):
     pytest.importorskip("eventlet")
-    env = dict(os.environ, FASTLOCK_EXPECT_IMPLEMENTATION=impl_name)
-    env.pop("FASTLOCK_NO_EXTENSIONS", None)
-    if impl_name == "py":
-        env["FASTLOCK_NO_EXTENSIONS"] = "1"
+    env = core_env(impl_name, FASTLOCK_EXPECT_IMPLEMENTATION=impl_name)
     try:
         proc = subprocess.run(
             [sys.executable, str(script)], env=env, capture_output=True,

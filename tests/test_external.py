@@ -16,6 +16,7 @@ import traceback
 from unittest import mock
 
 import pytest
+from _processes import start_script
 from _reference import import_oslo
 
 
@@ -26,14 +27,7 @@ def spawn(impl_name):
     procs = []
 
     def start(code, *args):
-        env = dict(os.environ)
-        env.pop("FASTLOCK_NO_EXTENSIONS", None)
-        if impl_name == "py":
-            env["FASTLOCK_NO_EXTENSIONS"] = "1"
-        proc = subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
+        proc = start_script(impl_name, code, args, stdin=None)
         procs.append(proc)
         return proc
 

@@ -13,10 +13,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import textwrap
 
 import pytest
+from _processes import start_script
 from _reference import import_oslo
 
 WORKER = """
@@ -45,14 +44,6 @@ WORKER = """
             lockutils.remove_external_lock_file("shared", lock_path=lock_path)
     print("DONE", flush=True)
 """
-
-
-def _env(kind):
-    env = dict(os.environ)
-    env.pop("FASTLOCK_NO_EXTENSIONS", None)
-    if kind == "py":
-        env["FASTLOCK_NO_EXTENSIONS"] = "1"
-    return env
 
 
 def _run_workers(run_together, kinds, tmp_path, rounds, remove=()):
@@ -112,15 +103,11 @@ BLOCKED_WAITER = """
 def test_sigkilled_holder_wakes_a_waiter_blocked_in_the_kernel(
         tmp_path, kind):
     lock_path = str(tmp_path)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(KILLABLE_HOLDER), lock_path],
-        env=_env(kind), stdout=subprocess.PIPE, text=True)
+    holder = start_script(kind, KILLABLE_HOLDER, [lock_path])
     waiter = None
     try:
         assert holder.stdout.readline().strip() == "READY"
-        waiter = subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(BLOCKED_WAITER), lock_path],
-            env=_env(kind), stdout=subprocess.PIPE, text=True)
+        waiter = start_script(kind, BLOCKED_WAITER, [lock_path])
         assert waiter.stdout.readline().strip() == "WAITING"
         # The waiter cannot get it while the holder lives.
         with pytest.raises(subprocess.TimeoutExpired):

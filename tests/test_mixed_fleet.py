@@ -15,11 +15,9 @@ descriptor would hold an orphaned file beside an oslo holder.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
+from _processes import start_script
 from _reference import import_oslo
 
 WORKER = """
@@ -86,17 +84,8 @@ def test_oslo_and_fastlock_processes_share_names_and_removals(tmp_path, kind):
     procs = []
     try:
         for k in kinds:
-            env = dict(os.environ)
-            env.pop("FASTLOCK_NO_EXTENSIONS", None)
-            env.pop("FASTLOCK_PATCH_OSLO", None)
-            if k == "py":
-                env["FASTLOCK_NO_EXTENSIONS"] = "1"
-            procs.append(subprocess.Popen(
-                [sys.executable, "-c", textwrap.dedent(WORKER), k,
-                 str(lock_path), str(work), str(NAMES), str(ROUNDS)],
-                env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True,
-            ))
+            procs.append(start_script(
+                k, WORKER, [k, lock_path, work, NAMES, ROUNDS]))
         for proc in procs:
             line = proc.stdout.readline()
             assert line.strip() == "READY", line + proc.stderr.read()

@@ -18,6 +18,7 @@ import threading
 import time
 
 import pytest
+from _processes import core_env
 from _reference import import_oslo
 
 TIMEOUT = 10
@@ -494,16 +495,21 @@ _SET_DEFAULTS = textwrap.dedent(
 )
 
 
+def _child_env(lu):
+    # The environment of a child process running lu's core (the twin's,
+    # or the compiled one for fastlock-c and oslo).
+    core = getattr(lu, "_core", None)
+    twin = core is not None and core.__name__.endswith("_py")
+    return core_env("py" if twin else "c")
+
+
 def test_set_defaults_and_get_lock_path(any_lockutils):
     # In a fresh interpreter: set_defaults changes option defaults for the
     # rest of the process.  (Both libraries in one unpatched process is
     # another matter: see test_patch.py.)
-    env = dict(os.environ)
-    env.pop("FASTLOCK_NO_EXTENSIONS", None)
+    env = _child_env(any_lockutils)
     env.pop("OSLO_LOCK_PATH", None)
     kind = "fastlock" if _is_fastlock(any_lockutils) else "oslo"
-    if kind == "fastlock" and any_lockutils._core.__name__.endswith("_py"):
-        env["FASTLOCK_NO_EXTENSIONS"] = "1"
     proc = subprocess.run(
         [sys.executable, "-c", _SET_DEFAULTS, kind], env=env,
         capture_output=True, text=True, timeout=60,
@@ -572,10 +578,7 @@ def test_external_nonblocking_across_processes(any_lockutils, lock_path, holder)
     # implementation, makes a non-blocking attempt fail at once.
     lu = any_lockutils
     _external_or_skip(lu, lock_path)
-    env = dict(os.environ)
-    env.pop("FASTLOCK_NO_EXTENSIONS", None)
-    if getattr(lu, "_core", None) is not None and lu._core.__name__.endswith("_py"):
-        env["FASTLOCK_NO_EXTENSIONS"] = "1"
+    env = _child_env(lu)
     kind = "oslo" if holder == "oslo" or not _is_fastlock(lu) else "fastlock"
     if kind == "oslo":
         import_oslo("oslo_concurrency")  # the child imports it

@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import pytest
+from _processes import core_env
 from _reference import import_oslo
 
 import_oslo("oslo_concurrency")
@@ -42,11 +43,7 @@ def run(tmp_path, impl_name):
     (tmp_path / "userapp.py").write_text(USERAPP)
 
     def run(script, *args, env=None, expect_ok=True):
-        full_env = dict(os.environ)
-        full_env.pop("FASTLOCK_PATCH_OSLO", None)
-        full_env.pop("FASTLOCK_NO_EXTENSIONS", None)
-        if impl_name == "py":
-            full_env["FASTLOCK_NO_EXTENSIONS"] = "1"
+        full_env = core_env(impl_name)
         full_env["PYTHONPATH"] = os.pathsep.join(
             [str(tmp_path), full_env.get("PYTHONPATH", "")]
         )

@@ -30,6 +30,15 @@ def orphan_a_waiter(lock):
     assert lock.waiting == 1
 
 
+def queue_behind_the_orphan(lock):
+    # A green thread that waits (up to 5 s) behind the orphan; wait() on
+    # it says whether it got the lock.
+    waiter = eventlet.spawn(lock.acquire, timeout=5)
+    while lock.waiting < 2:
+        eventlet.sleep(0.001)
+    return waiter
+
+
 for label, lock in [
     ("facade", lockutils.internal_lock("orphaned")),
     ("fair", _core.core.Semaphore(fair=True)),
@@ -38,15 +47,10 @@ for label, lock in [
     lock.acquire()
     orphan_a_waiter(lock)
     # The next waiter, queued behind the orphan, gets the lock.
-    got = []
-    g = eventlet.spawn(
-        lambda lock=lock, got=got: got.append(lock.acquire(timeout=5)))
-    while lock.waiting < 2:
-        eventlet.sleep(0.001)
+    next_waiter = queue_behind_the_orphan(lock)
     start = real_time.monotonic()
     lock.release()
-    g.wait()
-    assert got == [True], "%s: the orphan kept the lock" % label
+    assert next_waiter.wait(), "%s: the orphan kept the lock" % label
     assert real_time.monotonic() - start < 3, label
     lock.release()
     # Released with no one queued but an orphan: a native thread later on
@@ -79,16 +83,11 @@ for label, lock in [
     t = real_threading.Thread(target=run)
     t.start()
     queued.wait(10)
-    got = []
-    g = eventlet.spawn(
-        lambda lock=lock, got=got: got.append(lock.acquire(timeout=5)))
-    while lock.waiting < 2:
-        eventlet.sleep(0.001)
+    next_waiter = queue_behind_the_orphan(lock)
     lock.release()  # posted to the orphan's hub, which never drains it
     released.set()
     t.join()
-    g.wait()
-    assert got == [True], "%s: the lock died with the thread" % label
+    assert next_waiter.wait(), "%s: the lock died with the thread" % label
     lock.release()
     assert lockutils.held_locks() == []
 
@@ -108,15 +107,10 @@ for label, lock in [
     t = real_threading.Thread(target=run)
     t.start()
     queued.wait(10)
-    got = []
-    g = eventlet.spawn(
-        lambda lock=lock, got=got: got.append(lock.acquire(timeout=5)))
-    while lock.waiting < 2:
-        eventlet.sleep(0.001)
+    next_waiter = queue_behind_the_orphan(lock)
     go.set()
     t.join()
-    g.wait()
-    assert got == [True], "%s: the lock died with the thread" % label
+    assert next_waiter.wait(), "%s: the lock died with the thread" % label
     lock.release()
     assert lockutils.held_locks() == []
 print("OK")
