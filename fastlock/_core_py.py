@@ -903,8 +903,9 @@ def _after_fork_in_child() -> None:
     in the child forever.  Locks of the forking thread (and of the green
     threads of its hub, which live on in the child) stay as they were.
     """
-    global _guard
+    global _guard, _fair_guard
     _guard = _allocate_lock()  # may have been held by a vanished thread
+    _fair_guard = _allocate_lock()
     root = _root(_getcurrent())
     woken = []
     with _guard:
@@ -1566,6 +1567,257 @@ def _held_lock_files() -> list[tuple[bytes, Any]]:
         ]
     finally:
         guard.release()
+# -- fair locks (lockutils.FairLocks, lock(name, fair=True)) -----------------
+# A reader/writer state per held name over the FIFO semaphores of a fair
+# Registry.  The compiled core does the same in C (fair.pyx), where each
+# method runs without a thread switch but at its marked switch points;
+# here _fair_guard gives that atomicity.
+
+_fair_guard = _allocate_lock()
+
+
+class _FairState:
+    # Who holds one fair lock: exists only while it is written or read.
+    __slots__ = ("writer", "entries", "readers")
+
+    def __init__(self, writer: Any, entries: int) -> None:
+        self.writer = writer
+        self.entries = entries
+        self.readers: dict[Any, int] | None = None
+
+
+class _FairTable:
+    """The fair locks of one ``lockutils.FairLocks``: a fair (FIFO)
+    :class:`Registry` and, per semaphore, who holds it (``held``) and
+    which writers wait for it (``pending``).
+
+    Writers hold the semaphore, so they are served in arrival order by
+    it; the write lock is reentrant.  Readers share the semaphore as a
+    group: the first one in takes it, the last one out gives it back; a
+    reader joins a running group only while nobody waits for the lock.
+
+    :param handle_type: the class of what entering a :class:`_FairWriter`
+        gives (lockutils' fair ``ReaderWriterLock``): made without calling
+        it, with its ``_locks`` set to *owner* and its ``_sem`` to the
+        name's semaphore.
+    :param owner: the ``FairLocks`` this table serves.
+    """
+
+    def __init__(self, handle_type: type[Any], owner: Any) -> None:
+        self.registry = Registry(fair=True)
+        # semaphore -> who holds it, while it is held; the key keeps the
+        # semaphore (and so its registry entry) alive for a reading group
+        self.held: dict[Any, _FairState] = {}
+        # semaphore -> writers waiting for it, while any wait
+        self.pending: dict[Any, list[Any]] = {}
+        self._handle_type = handle_type
+        self._owner = owner
+
+    def _handle(self, sem: Semaphore) -> Any:
+        # As the compiled core makes it (there a call to the class and its
+        # __init__ would cost a third of the lock).
+        handle = object.__new__(self._handle_type)
+        handle._locks = self._owner
+        handle._sem = sem
+        return handle
+
+    def writer(
+        self, name: Any, lock_file_prefix: Any = None, lock_path: Any = None,
+        do_log: Any = True, delay: Any = 0.01,
+    ) -> _FairWriter:
+        """What plain ``lock(name, fair=True, ...)`` returns (the other
+        arguments are kept for decorating)."""
+        return _FairWriter(
+            self, self.registry.get(name), name, lock_file_prefix, lock_path,
+            do_log, delay,
+        )
+
+    def write_acquire(
+        self, sem: Semaphore, blocking: bool = True, timeout: Any = None
+    ) -> bool:
+        """Acquire the write lock of *sem*; return False if *blocking* is
+        False or *timeout* expires first.
+
+        :raises RuntimeError: if the caller reads the lock.
+        """
+        me = _getcurrent()
+        state = self.held.get(sem)
+        if state is not None:
+            if state.writer is me:
+                state.entries += 1
+                return True
+            if state.readers and me in state.readers:
+                raise RuntimeError(
+                    "Reader %s to writer privilege escalation not allowed" % me
+                )
+        if blocking and _lock_order is not None:
+            # The try below records no lock order (a try cannot
+            # deadlock); this acquisition can.
+            sys.modules["fastlock._lockorder"].before_acquire(
+                sys.modules[__name__], sem.name)
+        if not sem.acquire(False):
+            if not blocking:
+                return False
+            pending = self.pending
+            with _fair_guard:
+                pending.setdefault(sem, []).append(me)
+            try:
+                gotten = sem.acquire(True, timeout)
+            finally:
+                with _fair_guard:
+                    waiting = pending[sem]
+                    waiting.remove(me)
+                    if not waiting:
+                        del pending[sem]
+            if not gotten:
+                return False
+        self.held[sem] = _FairState(me, 1)
+        return True
+
+    def write_release(self, sem: Semaphore) -> None:
+        """Release the write lock of *sem* once (it is reentrant).
+
+        :raises RuntimeError: if the caller does not hold it.
+        """
+        me = _getcurrent()
+        with _fair_guard:
+            state = self.held.get(sem)
+            if state is None or state.writer is not me:
+                raise RuntimeError(f"Thread {me} does not own a write lock")
+            state.entries -= 1
+            if state.entries:
+                return
+            state.writer = None
+            if state.readers:
+                return  # still a reader: the lock goes on as a read lock
+            del self.held[sem]
+        sem.release()
+
+    def read_acquire(self, sem: Semaphore) -> None:
+        """Acquire a read lock of *sem*: join the running reading group
+        (or the caller's own write lock), else wait for the semaphore."""
+        me = _getcurrent()
+        held = self.held
+        with _fair_guard:
+            state = held.get(sem)
+            if state is not None:
+                readers = state.readers
+                if readers and me in readers:
+                    readers[me] += 1
+                    return
+                if state.writer is me or (
+                    state.writer is None and not sem.waiting
+                ):
+                    if readers is None:
+                        readers = state.readers = {}
+                    readers[me] = 1
+                    return
+        sem.acquire()
+        state = _FairState(None, 0)
+        state.readers = {me: 1}
+        with _fair_guard:
+            held[sem] = state
+
+    def read_release(
+        self, sem: Semaphore, me: Any, raise_on_not_owned: bool = True
+    ) -> None:
+        """Release one read lock of *sem* held by *me*.
+
+        :raises RuntimeError: if *me* reads no lock and
+            *raise_on_not_owned* is true.
+        """
+        held = self.held
+        with _fair_guard:
+            state = held.get(sem)
+            readers = None if state is None else state.readers
+            count = None if not readers else readers.get(me)
+            if count is None:
+                if raise_on_not_owned:
+                    raise RuntimeError(f"Thread {me} does not own a read lock")
+                return
+            if count > 1:
+                readers[me] = count - 1  # type: ignore[index]
+                return
+            del readers[me]  # type: ignore[union-attr]
+            if readers or state.writer is not None:  # type: ignore[union-attr]
+                return
+            del held[sem]
+        sem.release()  # perhaps not by the reader that took it: allowed
+
+    def is_writer(self, sem: Semaphore, check_pending: bool = True) -> bool:
+        """Whether the caller writes *sem* (or, with *check_pending*,
+        waits to)."""
+        me = _getcurrent()
+        state = self.held.get(sem)
+        if state is not None and state.writer is me:
+            return True
+        return check_pending and me in self.pending.get(sem, ())
+
+    def is_reader(self, sem: Semaphore) -> bool:
+        """Whether the caller reads *sem*."""
+        state = self.held.get(sem)
+        return state is not None and bool(state.readers) and (
+            _getcurrent() in state.readers)  # type: ignore[operator]
+
+    def owner(self, sem: Semaphore) -> str | None:
+        """``'w'`` while *sem* is written, ``'r'`` while only read, else
+        None."""
+        state = self.held.get(sem)
+        if state is None:
+            return None
+        return "w" if state.writer is not None else "r"
+
+
+class _FairWriter:
+    """What plain ``lock(name, fair=True)`` returns: ``with`` it holds
+    the name's fair write lock and gives the name's ``ReaderWriterLock``
+    handle; it also decorates a function, as oslo's does."""
+
+    __slots__ = (
+        "_table", "_sem", "_name", "_prefix", "_lock_path", "_do_log",
+        "_delay", "_handle",
+    )
+
+    def __init__(
+        self, table: _FairTable, sem: Semaphore, name: Any, prefix: Any,
+        lock_path: Any, do_log: Any, delay: Any,
+    ) -> None:
+        self._table = table
+        self._sem = sem
+        self._name = name
+        self._prefix = prefix
+        self._lock_path = lock_path
+        self._do_log = do_log
+        self._delay = delay
+        self._handle: Any = None
+
+    def __enter__(self) -> Any:
+        # The handle first, as lockutils' _Lock does: nothing can fail
+        # once the lock is held.
+        if self._handle is None:
+            self._handle = self._table._handle(self._sem)
+        self._table.write_acquire(self._sem)
+        return self._handle
+
+    def __exit__(self, *exc_info: object) -> bool:
+        self._table.write_release(self._sem)
+        return False
+
+    def __call__(self, func: Any) -> Any:
+        """Decorate *func*: each call holds a fresh ``lock()`` with these
+        arguments, as with oslo's (a ``ContextDecorator``)."""
+        return _decorate_with_lock(self, func)
+
+
+def _decorate_with_lock(writer: Any, func: Any) -> Any:
+    if _bound is None:
+        raise TypeError("no lockutils is bound to this core")
+    return _bound.globals["_lock_decorator"](func, (
+        writer._name, writer._prefix, False, writer._lock_path,
+        writer._do_log, None, writer._delay, True, True,
+    ))
+
+
 # -- the entry of lockutils.lock() and @synchronized calls -------------------
 # The plain cases, decided on the same conditions as the Python code in
 # fastlock.lockutils (the specification), which gets every other case.  The
@@ -1581,7 +1833,8 @@ class _Facade:
     __slots__ = (
         "globals", "spec", "default", "log", "log_cache", "entry",
         "semaphores_type", "external_lock", "ipl", "fasteners_cache",
-        "external_locks", "disabled_key", "path_key",
+        "external_locks", "disabled_key", "path_key", "fair_locks",
+        "internal_fair_lock",
     )
 
     def __init__(self, facade: dict[str, Any]) -> None:
@@ -1601,6 +1854,8 @@ class _Facade:
         self.external_locks = facade["_external_locks"]
         self.disabled_key = facade["_DISABLED_KEY"]
         self.path_key = facade["_PATH_KEY"]
+        self.fair_locks = facade["_fair_locks"]
+        self.internal_fair_lock = facade["internal_fair_lock"]
 
 
 def _bind_fast_path(facade: dict[str, Any]) -> None:
@@ -1638,12 +1893,17 @@ def _fast_lock(
     b = _bound
     if not (
         b is None
-        or fair
         or blocking is not True
         or timeout is not None
         or (do_log and not _quiet(b))
     ):
-        if not external:
+        if fair:
+            if not external and semaphores is None:
+                table = _cached_fair(b)
+                if table is not None:
+                    return table.writer(
+                        name, lock_file_prefix, lock_path, do_log, delay)
+        elif not external:
             if semaphores is None:
                 return b.default.get(name)
             # A Semaphores of this core (not a subclass, which may
@@ -1660,6 +1920,18 @@ def _fast_lock(
         name, lock_file_prefix, external, lock_path, do_log, semaphores,
         delay, fair, blocking, timeout=timeout,
     )
+
+
+def _cached_fair(b: _Facade) -> Any:
+    # The fair table of lockutils._fair_locks, unless the Python code
+    # would call something patched (internal_fair_lock, _fair_locks).
+    g = b.globals
+    if (
+        g.get("_fair_locks") is not b.fair_locks
+        or g.get("internal_fair_lock") is not b.internal_fair_lock
+    ):
+        return None
+    return b.fair_locks._table
 
 
 def _cached_external(

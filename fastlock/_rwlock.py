@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -40,18 +39,6 @@ def _eventlet_patched_threads() -> bool:
     # eventlet cannot have patched anything unless it was imported.
     patcher = sys.modules.get('eventlet.patcher')
     return patcher is not None and bool(patcher.is_monkey_patched('thread'))
-
-
-_fair_guard = _native_lock()
-
-
-def _after_fork_in_child() -> None:
-    # A thread that vanished in fork() may have held the guard.
-    global _fair_guard
-    _fair_guard = _native_lock()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class ReaderWriterLock:
@@ -288,16 +275,6 @@ class ReaderWriterLock:
                 self._release_write_lock(me)
 
 
-class _FairState:
-    # Who holds one fair lock: exists only while it is written or read.
-    __slots__ = ('writer', 'entries', 'readers')
-
-    def __init__(self, writer: Any) -> None:
-        self.writer = writer
-        self.entries = 1
-        self.readers: dict[Any, int] = {}
-
-
 class _FairLock(ReaderWriterLock):
     """What :func:`internal_fair_lock` returns: a :class:`ReaderWriterLock`
     on the FIFO (fair) core semaphore of one name.
@@ -330,57 +307,11 @@ class _FairLock(ReaderWriterLock):
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
         """Acquire the write lock; return False if *blocking* is False or
         *timeout* expires first."""
-        sem = self._sem
-        held = self._locks._held
-        me = _getcurrent()
-        state = held.get(sem)
-        if state is not None:
-            if state.writer is me:
-                state.entries += 1
-                return True
-            if me in state.readers:
-                raise RuntimeError(
-                    "Reader %s to writer privilege escalation not allowed" % me
-                )
-        if blocking and _lockorder.checker is not None:
-            # The try below records no lock order (a try cannot
-            # deadlock); this acquisition can.
-            _lockorder.before_acquire(_core, sem.name)
-        if not sem.acquire(False):
-            if not blocking:
-                return False
-            pending = self._locks._pending
-            with _fair_guard:
-                pending.setdefault(sem, []).append(me)
-            try:
-                gotten = sem.acquire(True, timeout)
-            finally:
-                with _fair_guard:
-                    waiting = pending[sem]
-                    waiting.remove(me)
-                    if not waiting:
-                        del pending[sem]
-            if not gotten:
-                return False
-        held[sem] = _FairState(me)
-        return True
+        return self._locks._table.write_acquire(self._sem, blocking, timeout)  # type: ignore[no-any-return]
 
     def release(self) -> None:
         """Release the write lock once (it is reentrant)."""
-        sem = self._sem
-        me = _getcurrent()
-        with _fair_guard:
-            state = self._locks._held.get(sem)
-            if state is None or state.writer is not me:
-                raise RuntimeError(f"Thread {me} does not own a write lock")
-            state.entries -= 1
-            if state.entries:
-                return
-            state.writer = None
-            if state.readers:
-                return  # still a reader: the lock goes on as a read lock
-            del self._locks._held[sem]
-        sem.release()
+        self._locks._table.write_release(self._sem)
 
     def acquire_write_lock(self) -> None:
         """Acquire a write lock.
@@ -426,27 +357,7 @@ class _FairLock(ReaderWriterLock):
 
         Will wait until no active or pending writers.
         """
-        sem = self._sem
-        held = self._locks._held
-        me = _getcurrent()
-        with _fair_guard:
-            state = held.get(sem)
-            if state is not None:
-                readers = state.readers
-                if me in readers:
-                    readers[me] += 1
-                    return
-                if state.writer is me or (
-                    state.writer is None and not sem.waiting
-                ):
-                    readers[me] = 1
-                    return
-        sem.acquire()
-        state = _FairState(None)
-        state.entries = 0
-        state.readers[me] = 1
-        with _fair_guard:
-            held[sem] = state
+        self._locks._table.read_acquire(self._sem)
 
     def release_read_lock(self) -> None:
         """Release a read lock.
@@ -457,23 +368,7 @@ class _FairLock(ReaderWriterLock):
         self._release_read(_getcurrent(), True)
 
     def _release_read(self, me: Any, raise_on_not_owned: bool) -> None:
-        sem = self._sem
-        held = self._locks._held
-        with _fair_guard:
-            state = held.get(sem)
-            count = None if state is None else state.readers.get(me)
-            if count is None:
-                if raise_on_not_owned:
-                    raise RuntimeError(f"Thread {me} does not own a read lock")
-                return
-            if count > 1:
-                state.readers[me] = count - 1  # type: ignore[union-attr]
-                return
-            del state.readers[me]  # type: ignore[union-attr]
-            if state.readers or state.writer is not None:  # type: ignore[union-attr]
-                return
-            del held[sem]
-        sem.release()  # perhaps not by the reader that took it: allowed
+        self._locks._table.read_release(self._sem, me, raise_on_not_owned)
 
     @contextlib.contextmanager
     def read_lock(self) -> Iterator[ReaderWriterLock]:
@@ -509,11 +404,7 @@ class _FairLock(ReaderWriterLock):
         Returns:
             Whether the caller is the active (or optionally pending) writer.
         """
-        me = _getcurrent()
-        state = self._locks._held.get(self._sem)
-        if state is not None and state.writer is me:
-            return True
-        return check_pending and me in self._locks._pending.get(self._sem, ())
+        return self._locks._table.is_writer(self._sem, check_pending)  # type: ignore[no-any-return]
 
     def is_reader(self) -> bool:
         """Check if caller is a reader.
@@ -521,8 +412,7 @@ class _FairLock(ReaderWriterLock):
         Returns:
             Whether the caller is an active reader.
         """
-        state = self._locks._held.get(self._sem)
-        return state is not None and _getcurrent() in state.readers
+        return self._locks._table.is_reader(self._sem)  # type: ignore[no-any-return]
 
     @property
     def owner(self) -> str | None:
@@ -531,10 +421,7 @@ class _FairLock(ReaderWriterLock):
         Returns:
             `'w'` if caller is a writer, `'r'` if caller is a reader, None otherwise.
         """
-        state = self._locks._held.get(self._sem)
-        if state is None:
-            return None
-        return self.WRITER if state.writer is not None else self.READER
+        return self._locks._table.owner(self._sem)  # type: ignore[no-any-return]
 
 
 class FairLocks:
@@ -548,12 +435,12 @@ class FairLocks:
     """
 
     def __init__(self) -> None:
-        self._registry = _core.Registry(fair=True)
-        # semaphore -> who holds it, while it is held; the key keeps the
-        # semaphore (and so its registry entry) alive for a reading group
-        self._held: dict[Any, _FairState] = {}
-        # semaphore -> writers waiting for it, while any wait
-        self._pending: dict[Any, list[Any]] = {}
+        # The core keeps the state: the fair registry, who holds each
+        # semaphore and which writers wait for it.
+        self._table = _core._FairTable(_FairLock, self)
+        self._registry = self._table.registry
+        self._held = self._table.held
+        self._pending = self._table.pending
 
     def get(self, name: str) -> ReaderWriterLock:
         """Gets (or creates) a lock with a given name.
@@ -567,6 +454,17 @@ class FairLocks:
         # The write lock is the core's FIFO semaphore: fairness without
         # waking every waiter on each release.
         return _FairLock(self, self._registry.get(name))
+
+    def writer(
+        self, name: str, lock_file_prefix: str | None = None,
+        lock_path: str | None = None, do_log: bool = True,
+        delay: float = 0.01,
+    ) -> Any:
+        """What plain ``lock(name, fair=True)`` returns: a context manager
+        holding the write lock of *name* (entering it gives the lock, as
+        :meth:`get` does); the other arguments serve its use as a
+        decorator."""
+        return self._table.writer(name, lock_file_prefix, lock_path, do_log, delay)
 
     def __len__(self) -> int:
         """Returns how many locks exist at the current time."""

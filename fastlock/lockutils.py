@@ -81,6 +81,9 @@ def internal_fair_lock(name: str) -> ReaderWriterLock:
     return _fair_locks.get(name)
 
 
+_unpatched_internal_fair_lock = internal_fair_lock
+
+
 def _decorate(func: Callable[P, T], make: Callable[[], Any]) -> Callable[P, T]:
     # What oslo's lock() context manager does as a ContextDecorator: each
     # call of *func* runs inside a fresh ``with make():``.
@@ -90,6 +93,13 @@ def _decorate(func: Callable[P, T], make: Callable[[], Any]) -> Callable[P, T]:
             return func(*args, **kwargs)
 
     return inner
+
+
+def _lock_decorator(
+    func: Callable[P, T], args: tuple[Any, ...], timeout: float | None = None
+) -> Callable[P, T]:
+    # Decorate *func* with a fresh lock(*args, timeout=timeout) per call.
+    return _decorate(func, lambda: lock(*args, timeout=timeout))
 
 
 class _LoggedSemaphore:
@@ -731,8 +741,7 @@ class _Lock:
             self._do_log, self.semaphores, self.delay, self.fair,
             self.blocking,
         )
-        timeout = self.timeout
-        return _decorate(func, lambda: lock(*args, timeout=timeout))
+        return _lock_decorator(func, args, self.timeout)
 
     def _acquire_external(self, timeout: float | None = None) -> Any:
         name = self.name
@@ -854,15 +863,25 @@ def lock(
     """
     # With DEBUG off the log calls would do nothing: skip them entirely.
     if not (
-        fair
-        or blocking is not True
+        blocking is not True
         or timeout is not None
         or (do_log and LOG.isEnabledFor(_DEBUG))
     ):
-        # The plain cases skip _Lock: the registry's semaphore itself, or
-        # the name's ExternalLock.  (The core's _fast_lock, installed as
+        # The plain cases skip _Lock: the registry's semaphore itself, the
+        # name's ExternalLock, or the core's fair writer, which does what
+        # _Lock does with internal_fair_lock(name) (unless a test patched
+        # that or _fair_locks).  (The core's _fast_lock, installed as
         # lock(), decides these same cases; this code is the reference.)
-        if not external:
+        if fair:
+            if (
+                not external
+                and semaphores is None
+                and internal_fair_lock is _unpatched_internal_fair_lock
+                and type(_fair_locks) is FairLocks
+            ):
+                return _fair_locks.writer(
+                    name, lock_file_prefix, lock_path, do_log, delay)
+        elif not external:
             if semaphores is None:
                 return _registry_get(name)  # type: ignore[no-any-return]
             # Semaphores itself, not a subclass, which may override get().

@@ -1,4 +1,5 @@
 include "semaphore.pxd"
 include "registry.pxd"
+include "fair.pxd"
 include "held.pxd"
 include "flock.pxd"

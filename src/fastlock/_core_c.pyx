@@ -13,7 +13,7 @@ cimport cython
 from cpython.dict cimport (
     PyDict_GetItemWithError, PyDict_Next, PyDict_SetDefault,
 )
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_REFCNT
 from libc.math cimport INFINITY
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
@@ -63,6 +63,7 @@ include "held.pyx"
 include "lockorder.pyx"
 include "semaphore.pyx"
 include "registry.pyx"
+include "fair.pyx"
 include "flock.pyx"
 include "table.pyx"
 include "entry.pyx"

@@ -19,6 +19,9 @@ cdef dict _fasteners_cache = None
 cdef object _external_locks = None
 cdef object _disabled_key = None
 cdef object _path_key = None
+cdef object _fair_locks = None
+cdef _FairTable _fair_table = None
+cdef object _unpatched_ifl = None
 cdef extern from "Python.h":
     object PyObject_GenericGetAttr(object o, object name)
 
@@ -32,7 +35,8 @@ def _bind_fast_path(facade):
     global _facade, _spec, _default, _log, _log_cache, _entry
     global _semaphores_type, _unpatched_external_lock, _unpatched_ipl
     global _fasteners_log, _fasteners_cache, _external_locks
-    global _disabled_key, _path_key
+    global _disabled_key, _path_key, _fair_locks, _fair_table
+    global _unpatched_ifl, _lock_decorator
     _facade = facade
     _spec = facade["_lock_spec"]
     _default = facade["_semaphores"]._registry
@@ -49,6 +53,10 @@ def _bind_fast_path(facade):
     _external_locks = facade["_external_locks"]
     _disabled_key = facade["_DISABLED_KEY"]
     _path_key = facade["_PATH_KEY"]
+    _fair_locks = facade["_fair_locks"]
+    _fair_table = _fair_locks._table
+    _unpatched_ifl = facade["internal_fair_lock"]
+    _lock_decorator = facade["_lock_decorator"]
 
 
 cdef inline PyObject *_lookup(dict d, object key) noexcept:
@@ -78,12 +86,23 @@ def _fast_lock(name, lock_file_prefix=None, external=False, lock_path=None,
                blocking=True, *, timeout=None):
     """``lockutils.lock()``: what it returns in the plain cases, else what
     the Python ``lock()`` returns.  The facade installs it as ``lock``."""
-    if (_spec is None or fair or blocking is not True
+    cdef PyObject *found
+    if (_spec is None or blocking is not True
             or timeout is not None
             or (do_log and not _quiet())):
         return _call_spec(name, lock_file_prefix, external, lock_path,
                           do_log, semaphores, delay, fair, blocking, timeout)
-    if not external:
+    if fair:
+        # The fair writer, unless the Python code would call something
+        # patched (lockutils.internal_fair_lock, _fair_locks).
+        if not external and semaphores is None:
+            found = _lookup(_facade, "_fair_locks")
+            if found is not NULL and <object>found is _fair_locks:
+                found = _lookup(_facade, "internal_fair_lock")
+                if found is not NULL and <object>found is _unpatched_ifl:
+                    return _fair_table._writer(
+                        name, lock_file_prefix, lock_path, do_log, delay)
+    elif not external:
         if semaphores is None:
             return _default._get(name)
         # A Semaphores of this core (not a subclass, which may override

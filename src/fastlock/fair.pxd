@@ -1,0 +1,30 @@
+cdef class _FairState:
+    cdef readonly object writer
+    cdef readonly Py_ssize_t entries
+    cdef dict readers
+
+
+cdef class _FairTable:
+    cdef readonly Registry registry
+    cdef readonly dict held
+    cdef readonly dict pending
+    cdef object _handle_type
+    cdef object _owner
+
+    cdef object _handle(self, Semaphore sem)
+    cdef _FairWriter _writer(self, object name, object prefix,
+                             object lock_path, object do_log, object delay)
+    cdef bint _write_acquire(self, Semaphore sem, bint blocking,
+                             object timeout) except -1
+    cdef int _write_release(self, Semaphore sem) except -1
+
+
+cdef class _FairWriter:
+    cdef _FairTable _table
+    cdef Semaphore _sem
+    cdef object _name
+    cdef object _prefix
+    cdef object _lock_path
+    cdef object _do_log
+    cdef object _delay
+    cdef object _handle

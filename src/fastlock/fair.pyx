@@ -1,0 +1,264 @@
+# Fair locks (lockutils.FairLocks, lock(name, fair=True)): a reader/writer
+# state per held name over the FIFO semaphores of a fair Registry.  See
+# _core_py._FairTable, the reference.  Each method runs without a thread
+# switch but at its marked switch points, which is the atomicity the twin
+# gets from _fair_guard; the state is consistent before each of them.
+
+cdef object _lock_decorator = None  # lockutils._lock_decorator, once bound
+cdef tuple _NO_ARGS = ()
+
+
+@cython.freelist(8)
+cdef class _FairState:
+    # Who holds one fair lock: exists only while it is written or read.
+    pass
+
+
+cdef inline _FairState _new_state(object writer, Py_ssize_t entries):
+    cdef _FairState state = _FairState.__new__(_FairState)
+    state.writer = writer
+    state.entries = entries
+    return state
+
+
+cdef object _before_acquire(object name):
+    # lockorder.before_acquire(core, name): the order of the blocking
+    # acquisition that the non-blocking try stands for.
+    return _sys_modules["fastlock._lockorder"].before_acquire(
+        _sys_modules[__name__], name)  # switch point
+
+
+cdef class _FairTable:
+    """The fair locks of one ``lockutils.FairLocks``: a fair (FIFO)
+    :class:`Registry` and, per semaphore, who holds it (``held``) and
+    which writers wait for it (``pending``).
+
+    Writers hold the semaphore, so they are served in arrival order by
+    it; the write lock is reentrant.  Readers share the semaphore as a
+    group: the first one in takes it, the last one out gives it back; a
+    reader joins a running group only while nobody waits for the lock.
+
+    :param handle_type: the class of what entering a :class:`_FairWriter`
+        gives (lockutils' fair ``ReaderWriterLock``): made without calling
+        it, with its ``_locks`` set to *owner* and its ``_sem`` to the
+        name's semaphore.
+    :param owner: the ``FairLocks`` this table serves.
+    """
+
+    def __init__(self, handle_type, owner):
+        if not isinstance(handle_type, type):
+            raise TypeError("handle_type must be a class")
+        self.registry = Registry(fair=True)
+        self.held = {}
+        self.pending = {}
+        self._handle_type = handle_type
+        self._owner = owner
+
+    cdef object _handle(self, Semaphore sem):
+        # object.__new__(handle_type) without the Python calls: a call to
+        # the class and its __init__ would cost a third of the lock.
+        handle = (<PyTypeObject *>self._handle_type).tp_new(
+            <type>self._handle_type, <PyObject *>_NO_ARGS, NULL)
+        handle._locks = self._owner
+        handle._sem = sem
+        return handle
+
+    def writer(self, name, lock_file_prefix=None, lock_path=None,
+               do_log=True, delay=0.01):
+        """What plain ``lock(name, fair=True, ...)`` returns (the other
+        arguments are kept for decorating)."""
+        return self._writer(name, lock_file_prefix, lock_path, do_log, delay)
+
+    cdef _FairWriter _writer(self, object name, object prefix,
+                             object lock_path, object do_log, object delay):
+        cdef _FairWriter writer = _FairWriter.__new__(_FairWriter)
+        writer._table = self
+        writer._sem = self.registry._get(name)
+        writer._name = name
+        writer._prefix = prefix
+        writer._lock_path = lock_path
+        writer._do_log = do_log
+        writer._delay = delay
+        return writer
+
+    def write_acquire(self, Semaphore sem, blocking=True, timeout=None):
+        """Acquire the write lock of *sem*; return False if *blocking* is
+        False or *timeout* expires first.
+
+        :raises RuntimeError: if the caller reads the lock.
+        """
+        return self._write_acquire(sem, blocking, timeout)
+
+    cdef bint _write_acquire(self, Semaphore sem, bint blocking,
+                             object timeout) except -1:
+        cdef _FairState state
+        cdef list waiting
+        cdef bint gotten
+        # Semaphore keys compare by identity: the unchecked lookup is safe.
+        cdef PyObject *found = _dict_get(self.held, sem)
+        cdef object me = None
+        if found is not NULL:
+            me = PyGreenlet_GetCurrent()
+            state = <_FairState>found
+            if state.writer is me:
+                state.entries += 1
+                return True
+            if state.readers and me in state.readers:
+                raise RuntimeError(
+                    "Reader %s to writer privilege escalation not allowed"
+                    % me)
+        if blocking and _lock_order is not None:
+            # The try below records no lock order (a try cannot
+            # deadlock); this acquisition can.
+            _before_acquire(sem._name)  # switch point
+        if not sem._acquire(False, None):  # switch point (lock-order hook)
+            if not blocking:
+                return False
+            if me is None:
+                me = PyGreenlet_GetCurrent()
+            # Only a wait shows in pending (has_pending_writers).
+            found = _dict_get(self.pending, sem)
+            if found is NULL:
+                waiting = [me]
+                self.pending[sem] = waiting
+            else:
+                (<list>found).append(me)
+            try:
+                gotten = sem._acquire(True, timeout)  # switch point
+            finally:
+                waiting = self.pending[sem]
+                waiting.remove(me)
+                if not waiting:
+                    del self.pending[sem]
+            if not gotten:
+                return False
+        elif me is None:
+            # The owner the semaphore just recorded: the caller, without
+            # another look-up of the current greenlet.
+            me = sem._owners[len(sem._owners) - 1]
+        self.held[sem] = _new_state(me, 1)
+        return True
+
+    def write_release(self, Semaphore sem):
+        """Release the write lock of *sem* once (it is reentrant).
+
+        :raises RuntimeError: if the caller does not hold it.
+        """
+        self._write_release(sem)
+
+    cdef int _write_release(self, Semaphore sem) except -1:
+        cdef _FairState state
+        cdef PyObject *found = _dict_get(self.held, sem)
+        me = PyGreenlet_GetCurrent()
+        if found is NULL or (<_FairState>found).writer is not me:
+            raise RuntimeError("Thread %s does not own a write lock" % me)
+        state = <_FairState>found
+        state.entries -= 1
+        if state.entries:
+            return 0
+        state.writer = None
+        if state.readers:
+            return 0  # still a reader: the lock goes on as a read lock
+        del self.held[sem]
+        sem._release()  # switch point (metrics observer)
+        return 0
+
+    def read_acquire(self, Semaphore sem):
+        """Acquire a read lock of *sem*: join the running reading group
+        (or the caller's own write lock), else wait for the semaphore."""
+        cdef _FairState state
+        cdef PyObject *found = _dict_get(self.held, sem)
+        me = PyGreenlet_GetCurrent()
+        if found is not NULL:
+            state = <_FairState>found
+            if state.readers and me in state.readers:
+                state.readers[me] += 1
+                return
+            if state.writer is me or (
+                    state.writer is None and sem._waiters is None):
+                if state.readers is None:
+                    state.readers = {}
+                state.readers[me] = 1
+                return
+        sem._acquire(True, None)  # switch point (waits)
+        state = _new_state(None, 0)
+        state.readers = {me: 1}
+        self.held[sem] = state
+
+    def read_release(self, Semaphore sem, me, raise_on_not_owned=True):
+        """Release one read lock of *sem* held by *me*.
+
+        :raises RuntimeError: if *me* reads no lock and
+            *raise_on_not_owned* is true.
+        """
+        cdef _FairState state = self.held.get(sem)
+        cdef dict readers = None if state is None else state.readers
+        count = None if not readers else readers.get(me)
+        if count is None:
+            if raise_on_not_owned:
+                raise RuntimeError("Thread %s does not own a read lock" % me)
+            return
+        if count > 1:
+            readers[me] = count - 1
+            return
+        del readers[me]
+        if readers or state.writer is not None:
+            return
+        del self.held[sem]
+        sem._release()  # switch point; perhaps not by the reader that took it
+
+    def is_writer(self, Semaphore sem, check_pending=True):
+        """Whether the caller writes *sem* (or, with *check_pending*,
+        waits to)."""
+        cdef _FairState state = self.held.get(sem)
+        me = PyGreenlet_GetCurrent()
+        if state is not None and state.writer is me:
+            return True
+        return bool(check_pending) and me in self.pending.get(sem, ())
+
+    def is_reader(self, Semaphore sem):
+        """Whether the caller reads *sem*."""
+        cdef _FairState state = self.held.get(sem)
+        return (state is not None and bool(state.readers)
+                and PyGreenlet_GetCurrent() in state.readers)
+
+    def owner(self, Semaphore sem):
+        """``'w'`` while *sem* is written, ``'r'`` while only read, else
+        None."""
+        cdef _FairState state = self.held.get(sem)
+        if state is None:
+            return None
+        return "w" if state.writer is not None else "r"
+
+
+@cython.freelist(8)
+cdef class _FairWriter:
+    """What plain ``lock(name, fair=True)`` returns: ``with`` it holds
+    the name's fair write lock and gives the name's ``ReaderWriterLock``
+    handle; it also decorates a function, as oslo's does."""
+
+    # Not bound as cyfunctions: see Semaphore.__enter__.
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
+    def __enter__(self):
+        # The handle first, as lockutils' _Lock does: nothing can fail
+        # once the lock is held.
+        if self._handle is None:
+            self._handle = self._table._handle(self._sem)
+        self._table._write_acquire(self._sem, True, None)
+        return self._handle
+
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
+    def __exit__(self, exc_type, exc_value, traceback):
+        self._table._write_release(self._sem)
+        return False
+
+    def __call__(self, func):
+        """Decorate *func*: each call holds a fresh ``lock()`` with these
+        arguments, as with oslo's (a ``ContextDecorator``)."""
+        if _lock_decorator is None:
+            raise TypeError("no lockutils is bound to this core")
+        return _lock_decorator(func, (  # switch point
+            self._name, self._prefix, False, self._lock_path, self._do_log,
+            None, self._delay, True, True))
