@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from unittest import mock
 
 import pytest
@@ -270,3 +271,185 @@ def test_lock_table_names_the_function_held_through_the_fast_path(
     assert seen["caller"] in ("inner", "_fast_call")
     assert seen["function"] == lockutils._callable_name(work.__wrapped__)
     assert seen["acquisitions"] == 2
+
+
+# -- lock(name, fair=True): the core's fair writer ---------------------------
+
+def _fair_writer_type(impl):
+    return impl._FairWriter
+
+
+def test_plain_fair_lock_is_the_cores_writer_from_entry_and_spec(
+        lockutils, impl, quiet, lock_path):
+    for _ in range(2):  # the second call: logging's cache is filled
+        fast = lockutils.lock("fw", fair=True)
+        spec = lockutils._lock_spec("fw", fair=True)
+    assert type(fast) is type(spec) is _fair_writer_type(impl)
+    # Not plain: the Python code's _Lock, from both.
+    for kwargs in ({"timeout": 1.0}, {"external": True, "lock_path": lock_path}):
+        assert type(lockutils.lock("fw", fair=True, **kwargs)) is lockutils._Lock
+        assert type(lockutils._lock_spec("fw", fair=True, **kwargs)) is (
+            lockutils._Lock)
+    quiet.set_level(logging.DEBUG, logger="fastlock.lockutils")
+    assert type(lockutils.lock("fw", fair=True)) is lockutils._Lock
+    assert type(lockutils.lock("fw", fair=True, do_log=False)) is (
+        _fair_writer_type(impl))
+
+
+def test_fair_writer_enters_like_the_python_lock(lockutils, quiet):
+    lockutils.lock("fe", fair=True)  # fills logging's cache
+    rw = lockutils.internal_fair_lock("fe")
+    with lockutils.lock("fe", fair=True) as held:
+        assert type(held) is type(rw) and held == rw
+        assert isinstance(held, lockutils.ReaderWriterLock)
+        assert held.is_writer() and held.is_writer(check_pending=False)
+        assert rw.owner == "w" and not rw.is_reader()
+        assert not rw.has_pending_writers
+        assert lockutils.held_locks() == ["fe"]
+        with lockutils.lock("fe", fair=True) as again:  # reentrant
+            assert again == held
+            assert lockutils.held_locks() == ["fe"]
+        assert rw.owner == "w"
+    assert rw.owner is None and not rw.is_writer()
+    assert lockutils.held_locks() == []
+    with lockutils._lock_spec("fe", fair=True, timeout=5) as held_too:
+        assert type(held_too) is type(held)
+
+
+def test_fair_lock_calls_a_patched_internal_fair_lock(
+        lockutils, quiet, monkeypatch):
+    real = lockutils.internal_fair_lock
+    calls = []
+
+    def spy(name):
+        calls.append(name)
+        return real(name)
+
+    for _ in range(2):
+        with lockutils.lock("fp", fair=True):
+            pass
+    monkeypatch.setattr(lockutils, "internal_fair_lock", spy)
+    with lockutils.lock("fp", fair=True):
+        pass
+    assert calls == ["fp"]
+    monkeypatch.undo()
+    other = lockutils.FairLocks()
+    monkeypatch.setattr(lockutils, "_fair_locks", other)
+    with lockutils.lock("fp", fair=True):
+        assert other.get("fp").owner == "w"
+    assert other.get("fp").owner is None
+
+
+def test_fair_writer_excludes_threads(lockutils, quiet, shared_counter):
+    lockutils.lock("fair-counter", fair=True)  # fills logging's cache
+
+    def work():
+        for _ in range(100):
+            with lockutils.lock("fair-counter", fair=True):
+                shared_counter.bump()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert shared_counter.state() == {"count": 400, "inside": 0, "max": 1}
+
+
+def test_fair_writer_serves_waiters_in_arrival_order(lockutils, quiet):
+    lockutils.lock("fair-fifo", fair=True)  # fills logging's cache
+    rw = lockutils.internal_fair_lock("fair-fifo")
+    sem = lockutils._fair_locks._registry.get("fair-fifo")
+    order = []
+    waiting = []
+
+    def work(i):
+        with lockutils.lock("fair-fifo", fair=True):
+            order.append(i)
+
+    threads = []
+    with lockutils.lock("fair-fifo", fair=True):
+        for i in range(6):
+            t = threading.Thread(target=work, args=(i,))
+            t.start()
+            threads.append(t)
+            deadline = time.monotonic() + 10
+            while sem.waiting < i + 1 and time.monotonic() < deadline:
+                time.sleep(0.001)
+            waiting.append(sem.waiting)
+        assert rw.has_pending_writers
+        assert len(lockutils._fair_locks._pending[sem]) == 6
+    # No barging: the releaser asking again queues behind the waiters.
+    with lockutils.lock("fair-fifo", fair=True):
+        order.append("again")
+    for t in threads:
+        t.join(30)
+    assert waiting == [1, 2, 3, 4, 5, 6]
+    assert order == [0, 1, 2, 3, 4, 5, "again"]
+    assert not rw.has_pending_writers and lockutils._fair_locks._pending == {}
+
+
+def test_fair_writer_refuses_a_reader_and_a_foreign_release(lockutils, quiet):
+    lockutils.lock("fair-err", fair=True)  # fills logging's cache
+    rw = lockutils.internal_fair_lock("fair-err")
+    with rw.read_lock():
+        with pytest.raises(RuntimeError, match="privilege escalation"):
+            with lockutils.lock("fair-err", fair=True):
+                pass
+        assert rw.owner == "r"
+    writer = lockutils.lock("fair-err", fair=True)
+    writer.__enter__()
+    errors = []
+
+    def other():
+        try:
+            writer.__exit__(None, None, None)
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join(30)
+    assert len(errors) == 1 and "does not own a write lock" in errors[0]
+    assert rw.owner == "w"
+    writer.__exit__(None, None, None)
+    assert rw.owner is None
+    with pytest.raises(RuntimeError, match="does not own a write lock"):
+        writer.__exit__(None, None, None)
+
+
+def test_fair_writer_reads_inside_and_writes_on(lockutils, quiet):
+    # A writer may read its own lock; the lock goes on as a read lock
+    # when the write ends first.
+    lockutils.lock("fair-rw", fair=True)  # fills logging's cache
+    rw = lockutils.internal_fair_lock("fair-rw")
+    writer = lockutils.lock("fair-rw", fair=True)
+    writer.__enter__()
+    rw.acquire_read_lock()
+    writer.__exit__(None, None, None)
+    assert rw.owner == "r" and rw.is_reader() and not rw.is_writer()
+    assert lockutils.held_locks() == ["fair-rw"]
+    rw.release_read_lock()
+    assert rw.owner is None and lockutils.held_locks() == []
+
+
+def test_fair_writer_decorates_with_a_fresh_lock_per_call(
+        lockutils, quiet, monkeypatch):
+    @lockutils.lock("fair-deco", fair=True)
+    def work(x):
+        assert lockutils.internal_fair_lock("fair-deco").is_writer()
+        return x * 2
+
+    assert work(2) == 4
+    real = lockutils.lock
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append((args, kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lockutils, "lock", spy)
+    assert work(3) == 6
+    assert calls == [(("fair-deco", None, False, None, True, None, 0.01,
+                       True, True), {"timeout": None})]
+    assert lockutils.internal_fair_lock("fair-deco").owner is None

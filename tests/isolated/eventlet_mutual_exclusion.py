@@ -32,6 +32,8 @@ def exclusion(n, **lock_kwargs):
 
 exclusion(1000)
 exclusion(300, fair=True)
+# ... through the core's fair writer (DEBUG is off here), by green thread.
+assert type(lockutils.lock("one", fair=True)) is lockutils._core._FairWriter
 exclusion(100, timeout=30)
 
 
