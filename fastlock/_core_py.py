@@ -1604,6 +1604,8 @@ class _FairTable:
     """
 
     def __init__(self, handle_type: type[Any], owner: Any) -> None:
+        if not isinstance(handle_type, type):
+            raise TypeError("handle_type must be a class")
         self.registry = Registry(fair=True)
         # semaphore -> who holds it, while it is held; the key keeps the
         # semaphore (and so its registry entry) alive for a reading group

@@ -453,3 +453,25 @@ def test_fair_writer_decorates_with_a_fresh_lock_per_call(
     assert calls == [(("fair-deco", None, False, None, True, None, 0.01,
                        True, True), {"timeout": None})]
     assert lockutils.internal_fair_lock("fair-deco").owner is None
+
+
+@pytest.mark.parametrize("slots", [True, False])
+def test_fair_table_makes_handles_without_calling_the_class(impl, slots):
+    class Handle:
+        if slots:
+            __slots__ = ("_locks", "_sem")
+
+        def __init__(self):  # never called
+            raise AssertionError("called")
+
+    owner = object()
+    table = impl._FairTable(Handle, owner)
+    writer = table.writer("h")
+    with writer as handle:
+        assert type(handle) is Handle
+        assert handle._locks is owner
+        assert handle._sem is table.registry.get("h")
+        assert table.owner(handle._sem) == "w"
+    assert table.owner(handle._sem) is None
+    with pytest.raises(TypeError):
+        impl._FairTable(object(), owner)

@@ -10,6 +10,8 @@ cdef class _FairTable:
     cdef readonly dict pending
     cdef object _handle_type
     cdef object _owner
+    cdef Py_ssize_t _locks_at
+    cdef Py_ssize_t _sem_at
 
     cdef object _handle(self, Semaphore sem)
     cdef _FairWriter _writer(self, object name, object prefix,

@@ -7,6 +7,32 @@
 cdef object _lock_decorator = None  # lockutils._lock_decorator, once bound
 cdef tuple _NO_ARGS = ()
 
+cdef extern from *:
+    """
+    #include "structmember.h"
+    /* Where a __slots__ attribute lives in its instances, given the
+       class attribute (a member descriptor); -1 if it is anything else. */
+    static Py_ssize_t fastlock_slot_offset(PyObject *descr) {
+        PyMemberDef *m;
+        if (Py_TYPE(descr) != &PyMemberDescr_Type)
+            return -1;
+        m = ((PyMemberDescrObject *)descr)->d_member;
+        if (m->type != T_OBJECT_EX || (m->flags & READONLY))
+            return -1;
+        return m->offset;
+    }
+    /* obj.<slot at offset> = value, as the descriptor would set it. */
+    static void fastlock_set_slot(PyObject *obj, Py_ssize_t offset,
+                                  PyObject *value) {
+        PyObject **slot = (PyObject **)((char *)obj + offset);
+        Py_INCREF(value);
+        Py_XSETREF(*slot, value);
+    }
+    """
+    Py_ssize_t _slot_offset "fastlock_slot_offset"(object descr)
+    void _set_slot "fastlock_set_slot"(object obj, Py_ssize_t offset,
+                                       object value) noexcept
+
 
 @cython.freelist(8)
 cdef class _FairState:
@@ -53,14 +79,22 @@ cdef class _FairTable:
         self.pending = {}
         self._handle_type = handle_type
         self._owner = owner
+        # Slots (lockutils' _FairLock has them) are set in place: a
+        # setattr costs a twentieth of the lock.
+        self._locks_at = _slot_offset(getattr(handle_type, "_locks", None))
+        self._sem_at = _slot_offset(getattr(handle_type, "_sem", None))
 
     cdef object _handle(self, Semaphore sem):
         # object.__new__(handle_type) without the Python calls: a call to
         # the class and its __init__ would cost a third of the lock.
         handle = (<PyTypeObject *>self._handle_type).tp_new(
             <type>self._handle_type, <PyObject *>_NO_ARGS, NULL)
-        handle._locks = self._owner
-        handle._sem = sem
+        if self._locks_at >= 0 and self._sem_at >= 0:
+            _set_slot(handle, self._locks_at, self._owner)
+            _set_slot(handle, self._sem_at, sem)
+        else:
+            handle._locks = self._owner
+            handle._sem = sem
         return handle
 
     def writer(self, name, lock_file_prefix=None, lock_path=None,
