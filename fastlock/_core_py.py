@@ -1801,7 +1801,7 @@ class _FairWriter:
         self._table.write_acquire(self._sem)
         return self._handle
 
-    def __exit__(self, *exc_info: object) -> bool:
+    def __exit__(self, *exc_info: object) -> Literal[False]:
         self._table.write_release(self._sem)
         return False
 
@@ -1928,12 +1928,14 @@ def _cached_fair(b: _Facade) -> Any:
     # The fair table of lockutils._fair_locks, unless the Python code
     # would call something patched (internal_fair_lock, _fair_locks).
     g = b.globals
+    fair_locks = b.fair_locks
+    table = fair_locks._table
     if (
-        g.get("_fair_locks") is not b.fair_locks
+        g.get("_fair_locks") is not fair_locks
         or g.get("internal_fair_lock") is not b.internal_fair_lock
     ):
         return None
-    return b.fair_locks._table
+    return table
 
 
 def _cached_external(

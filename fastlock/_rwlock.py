@@ -16,7 +16,7 @@ from typing import Any
 
 import greenlet
 
-from fastlock import _lockorder
+from fastlock import _lockorder  # noqa: F401  (the core calls its before_acquire)
 from fastlock._core import core as _selected_core
 
 # The core that lockutils is bound to; lockutils._use_core rebinds it.

@@ -879,7 +879,7 @@ def lock(
                 and internal_fair_lock is _unpatched_internal_fair_lock
                 and type(_fair_locks) is FairLocks
             ):
-                return _fair_locks.writer(
+                return _fair_locks.writer(  # type: ignore[no-any-return]
                     name, lock_file_prefix, lock_path, do_log, delay)
         elif not external:
             if semaphores is None:
