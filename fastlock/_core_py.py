@@ -981,9 +981,18 @@ _PENDING, _DONE, _ABANDONED, _FORKED = 0, 1, 2, 3
 # FileLock._lock_fd outcomes
 _NOT_LOCKED, _LOCKED, _RETRY = 0, 1, 2
 # The clock of the second-chance eviction: every open file's entry once,
-# oldest first (entries dropped meanwhile are skipped, and swept when they
-# pile up).
+# the hand at the front (entries dropped meanwhile are skipped, and swept
+# when they pile up).
 _clock: collections.deque[_LockFile] = collections.deque()
+# Where a newly opened file joins the clock: in front of the hand (on
+# probation: the next to go unless used again by then), but one in
+# _ADMIT_EVERY at the back (a full turn of residence).  Names cycled
+# beyond the cache so keep most of the cache's files for good instead of
+# reopening every one in turn, as a plain clock (or LRU, or FIFO) does;
+# and the bimodal admission still lets a new working set in (the
+# "bimodal insertion" of Qureshi et al., ISCA 2007, with their 1/32).
+_ADMIT_EVERY = 32
+_admitted = 0
 
 
 def _default_cache_size() -> int:
@@ -1108,8 +1117,8 @@ def _evict(keep: int) -> None:
 
 
 def _evict_one() -> None:
-    # Called under _guard.  One step of the clock: the oldest entry not
-    # used since the hand last passed and idle is closed; a used or busy
+    # Called under _guard.  One step of the clock: the first entry at
+    # the hand not used since it last passed and idle is closed; a used or busy
     # one gets its bit cleared and goes to the back.  Two laps at most
     # (the first may only clear bits); if everything is busy, nothing is
     # closed.
@@ -1164,8 +1173,18 @@ def _lock_file(path: bytes, given: bytes) -> _LockFile:
             return known
         _lock_files[path] = entry
         _by_file[entry.key] = entry
-        _clock.append(entry)
+        _admit(entry)
         return entry
+
+
+def _admit(entry: _LockFile) -> None:
+    # Called under _guard: a new entry joins the clock (see _ADMIT_EVERY).
+    global _admitted
+    _admitted += 1
+    if _admitted % _ADMIT_EVERY == 0:
+        _clock.append(entry)
+    else:
+        _clock.appendleft(entry)
 
 
 def _absolute(path: bytes) -> bytes:
@@ -1176,7 +1195,7 @@ def _absolute(path: bytes) -> bytes:
 def set_lock_file_cache_size(size: int) -> int:
     """Keep at most *size* idle lock file descriptors open; return the
     previous limit.  Descriptors in use are never closed."""
-    global _max_lock_files
+    global _max_lock_files, _admitted
     if type(size) is not int:
         raise TypeError("size must be an int, not %s" % type(size).__name__)
     if size < 0:
@@ -1184,6 +1203,7 @@ def set_lock_file_cache_size(size: int) -> int:
     with _guard:
         previous = _max_lock_files
         _max_lock_files = size
+        _admitted = 0
         _evict(size)
     return previous
 

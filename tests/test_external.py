@@ -422,8 +422,10 @@ def _open_names_under(directory):
 
 
 def test_core_descriptor_cache_evicts_one_at_a_time(impl, lock_path):
-    # A full cache closes one descriptor per new file, not a batch, and
-    # the hand gives a file used since it last passed a second chance.
+    # A full cache closes one descriptor per new file, not a batch: the
+    # newest file not used again (on probation, in front of the hand)
+    # goes first, and the hand gives a file used since it last passed a
+    # second chance.
     previous = impl.set_lock_file_cache_size(8)
     try:
         impl.set_lock_file_cache_size(0)
@@ -433,11 +435,39 @@ def test_core_descriptor_cache_evicts_one_at_a_time(impl, lock_path):
             with impl.FileLock(os.path.join(lock_path, name)):
                 pass
         assert _open_names_under(lock_path) == set(names)
-        with impl.FileLock(os.path.join(lock_path, "n0")):
+        with impl.FileLock(os.path.join(lock_path, "n7")):
             pass  # used again: the hand spares it once
         with impl.FileLock(os.path.join(lock_path, "new")):
             pass
-        assert _open_names_under(lock_path) == set(names) - {"n1"} | {"new"}
+        assert _open_names_under(lock_path) == set(names) - {"n6"} | {"new"}
+        with impl.FileLock(os.path.join(lock_path, "newer")):
+            pass  # "new" was on probation and not used again
+        assert _open_names_under(lock_path) == (
+            set(names) - {"n6"} | {"newer"})
+    finally:
+        impl.set_lock_file_cache_size(previous)
+
+
+def test_core_descriptor_cache_keeps_files_when_names_cycle_beyond_it(
+        impl, lock_path):
+    # Names cycled over twice the cache: a clock, LRU or FIFO cache
+    # reopens every file in turn (no hits at all); one that keeps new
+    # files on probation keeps most of its files open for good.
+    size, names = 8, ["c%d" % i for i in range(16)]
+    previous = impl.set_lock_file_cache_size(size)
+    try:
+        impl.set_lock_file_cache_size(0)
+        impl.set_lock_file_cache_size(size)
+        hits = 0
+        for rounds in range(4):
+            for name in names:
+                if rounds > 0 and name in _open_names_under(lock_path):
+                    hits += 1
+                with impl.FileLock(os.path.join(lock_path, name)):
+                    pass
+                assert len(_open_names_under(lock_path)) <= size
+        # 3 rounds of 16 acquisitions; 7 of the 8 files stay open.
+        assert hits >= 3 * (size - 2), hits
     finally:
         impl.set_lock_file_cache_size(previous)
 

@@ -38,9 +38,11 @@ cdef int _setlkw = F_OFD_SETLKW
 cdef dict _lock_files = {}  # path -> _LockFile, any spelling
 cdef dict _by_file = {}  # (st_dev, st_ino) -> _LockFile, one per open file
 # The clock of the second-chance eviction: every open file's entry once,
-# oldest first (entries dropped meanwhile are skipped, and swept when they
-# pile up).
+# the hand at the front (entries dropped meanwhile are skipped, and swept
+# when they pile up).  See _core_py._ADMIT_EVERY for where new files go.
 cdef object _clock = deque()
+cdef Py_ssize_t _ADMIT_EVERY = 32
+cdef Py_ssize_t _admitted = 0
 cdef Py_ssize_t _max_lock_files = 64  # set below
 # Spellings remembered per file beyond the first (an alias costs a dict
 # entry, not a descriptor; more spellings than this are looked up again).
@@ -178,8 +180,8 @@ cdef int _evict(Py_ssize_t keep) except -1:
 
 
 cdef int _evict_one() except -1:
-    # One step of the clock: the oldest entry not used since the hand
-    # last passed and idle is closed; a used or busy one gets its bit
+    # One step of the clock: the first entry at the hand not used since
+    # it last passed and idle is closed; a used or busy one gets its bit
     # cleared and goes to the back.  Two laps at most (the first may only
     # clear bits); if everything is busy, nothing is closed.
     cdef _LockFile entry
@@ -235,8 +237,19 @@ cdef _LockFile _lock_file(bytes path, bytes given):
         return known
     _lock_files[path] = entry
     _by_file[entry.key] = entry
-    _clock.append(entry)
+    _admit(entry)
     return entry
+
+
+cdef int _admit(_LockFile entry) except -1:
+    # See _core_py._admit.
+    global _admitted
+    _admitted += 1
+    if _admitted % _ADMIT_EVERY == 0:
+        _clock.append(entry)
+    else:
+        _clock.appendleft(entry)
+    return 0
 
 
 cdef bytes _absolute(bytes path):
@@ -247,13 +260,14 @@ cdef bytes _absolute(bytes path):
 def set_lock_file_cache_size(size):
     """Keep at most *size* idle lock file descriptors open; return the
     previous limit.  Descriptors in use are never closed."""
-    global _max_lock_files
+    global _max_lock_files, _admitted
     if type(size) is not int:
         raise TypeError("size must be an int, not %s" % type(size).__name__)
     if size < 0:
         raise ValueError("size must not be negative")
     previous = _max_lock_files
     _max_lock_files = size
+    _admitted = 0
     _evict(size)
     return previous
 
@@ -326,6 +340,7 @@ cdef class FileLock:
         self._path = path
         self._bpath = bpath
         self._relative = not bpath.startswith(b"/")
+        self._where = bpath
 
     @property
     def path(self):
@@ -376,9 +391,17 @@ cdef class FileLock:
             # the first one's (hard links are names of one file too).
             if self._relative:
                 self._where = _absolute(self._bpath)
+                entry = _lock_file(self._where, self._bpath)
             else:
-                self._where = self._bpath
-            entry = _lock_file(self._where, self._bpath)
+                # The entry of the last acquire while it is open (a
+                # dropped one is closed): any open entry is as good as
+                # the path's, since the check after locking decides.
+                entry = self._last
+                if entry is not None and entry.fd >= 0:
+                    entry.used = True
+                else:
+                    entry = _lock_file(self._bpath, self._bpath)
+                    self._last = entry
             if entry.owner is me:
                 entry.count += 1
                 self._entry = entry
