@@ -511,20 +511,25 @@ def _remove_holding(path: Any) -> None:
 # (name, lock_file_prefix, lock path) -> the core ExternalLock that
 # lock(name, external=True) returns.  Building one (path, checks, objects)
 # costs more than the lock itself, and one object serves every
-# acquisition.  Bounded, and the oldest entry goes when full: one at a
-# time, so names cycled beyond the bound cost a rebuild each, not a cliff
-# (a hit stays a plain dict lookup, hence first in, first out rather
-# than LRU).  Twice the core's descriptor cache, at least 4,096 and at
-# most 32,768 entries (some 800 bytes each): an entry holds no descriptor
-# while idle, and a rebuild costs three times a descriptor reopened
-# (measured: 1,000 names cycled with 500 descriptors cached took 35 us
-# per lock with both caches missing, 19 us with this one hitting, 7 us
-# with both hitting), so names beyond the descriptor cache must not
+# acquisition.  Bounded, one entry going at a time when full: the newest
+# one, but the oldest at every _EXTERNAL_ADMIT_EVERY-th insertion (a hit
+# stays a plain dict lookup, so there is no recency to go by).  Names
+# cycled beyond the bound so keep most entries for good, where dropping
+# the oldest (FIFO, as LRU) rebuilt every one in turn; the periodic
+# oldest lets a new working set in (the core's descriptor cache admits
+# new files the same way).  Twice the core's descriptor cache, at least
+# 4,096 and at most 32,768 entries (some 800 bytes each): an entry holds
+# no descriptor while idle, and a rebuild costs three times a descriptor
+# reopened (measured: 1,000 names cycled with 500 descriptors cached took
+# 35 us per lock with both caches missing, 19 us with this one hitting,
+# 7 us with both hitting), so names beyond the descriptor cache must not
 # miss here too.
 _external_locks: collections.OrderedDict[
     tuple[Any, Any, Any], AbstractContextManager[Any]] = (
     collections.OrderedDict())
 _EXTERNAL_LOCKS_MAX = min(32768, max(4096, 2 * _core._default_cache_size()))
+_EXTERNAL_ADMIT_EVERY = 32
+_external_admitted = 0
 _DISABLED_KEY = (_config.GROUP, 'disable_process_locking')
 _PATH_KEY = (_config.GROUP, 'lock_path')
 
@@ -549,12 +554,24 @@ def _new_external_lock(
         ext._remake = functools.partial(
             lock, name, lock_file_prefix, True, lock_path
         )
-        if len(_external_locks) >= _EXTERNAL_LOCKS_MAX:
-            _external_locks.popitem(last=False)
+        _evict_external_lock()
         _external_locks[name, lock_file_prefix, path] = ext
     except Exception:
         return None
     return ext  # type: ignore[no-any-return]
+
+
+def _evict_external_lock() -> None:
+    # Make room for one more entry (see _external_locks).
+    global _external_admitted
+    if len(_external_locks) < _EXTERNAL_LOCKS_MAX:
+        return
+    _external_admitted += 1
+    try:
+        _external_locks.popitem(
+            last=_external_admitted % _EXTERNAL_ADMIT_EVERY != 0)
+    except KeyError:  # emptied by another thread meanwhile
+        pass
 
 
 @functools.cache

@@ -483,15 +483,44 @@ def test_default_descriptor_cache_follows_the_descriptor_limit(impl):
         assert previous == soft // 2
 
 
-def test_external_lock_cache_evicts_the_oldest_only(
+def test_external_lock_cache_evicts_one_entry_at_a_time(
         lockutils, lock_path, monkeypatch):
+    # Full: the newest entry goes, and the oldest at every 32nd eviction.
     monkeypatch.setattr(lockutils, "_EXTERNAL_LOCKS_MAX", 4)
+    monkeypatch.setattr(lockutils, "_external_admitted", 0)
     lockutils._external_locks.clear()
     for i in range(6):
         with lockutils.lock("c%d" % i, external=True, lock_path=lock_path):
             pass
     assert [k[0] for k in lockutils._external_locks] == [
-        "c2", "c3", "c4", "c5"]
+        "c0", "c1", "c2", "c5"]
+    monkeypatch.setattr(lockutils, "_external_admitted", 31)
+    with lockutils.lock("c6", external=True, lock_path=lock_path):
+        pass
+    assert [k[0] for k in lockutils._external_locks] == [
+        "c1", "c2", "c5", "c6"]
+
+
+def test_external_lock_cache_keeps_entries_when_names_cycle_beyond_it(
+        lockutils, lock_path, monkeypatch):
+    # Names cycled over twice the bound: first in, first out rebuilds
+    # every lock in turn; keeping most entries for good leaves them the
+    # same objects round after round.
+    monkeypatch.setattr(lockutils, "_EXTERNAL_LOCKS_MAX", 8)
+    monkeypatch.setattr(lockutils, "_external_admitted", 0)
+    lockutils._external_locks.clear()
+    names = ["k%d" % i for i in range(16)]
+    kept = 0
+    for rounds in range(4):
+        seen = dict(lockutils._external_locks)
+        for name in names:
+            with lockutils.lock(name, external=True, lock_path=lock_path):
+                pass
+        assert len(lockutils._external_locks) <= 8
+        if rounds:
+            kept += sum(seen.get(k) is v
+                        for k, v in lockutils._external_locks.items())
+    assert kept >= 3 * 6, kept
 
 
 def test_core_descriptor_cache_is_bounded(impl, lock_path):

@@ -46,14 +46,15 @@ WORKER = """
 """
 
 
-def _run_workers(run_together, kinds, tmp_path, rounds, remove=()):
+def _run_workers(run_together, kinds, tmp_path, rounds, remove=(),
+                 worker=WORKER):
     lock_path = tmp_path / "locks"
     lock_path.mkdir()
     counter = tmp_path / "counter"
     counter.write_text("0")
     marker = tmp_path / "inside"
     outputs = run_together([
-        (kind, WORKER, [kind, lock_path, marker, counter, rounds,
+        (kind, worker, [kind, lock_path, marker, counter, rounds,
                         "1" if i in remove else "0"])
         for i, kind in enumerate(kinds)
     ])
@@ -80,6 +81,33 @@ def test_lock_file_removal_never_lets_two_holders_in(
     # Half the processes remove the lock file every other round while the
     # others hold it or wait for it.
     _run_workers(run_together, kinds, tmp_path, rounds=200, remove={0, 2})
+
+
+CHURNING_WORKER = WORKER.replace(
+    'print("READY", flush=True)',
+    # A descriptor cache of 1, and other names locked while holding the
+    # shared one: every round closes and reopens descriptors, and the
+    # held one must never be the one closed (that would unlock it).
+    'lockutils._core.set_lock_file_cache_size(1)\n'
+    '    print("READY", flush=True)',
+).replace(
+    '            with open(counter) as f:',
+    '            for other in ("o1", "o2", "o3"):\n'
+    '                with lockutils.lock(other, external=True,\n'
+    '                                    lock_path=lock_path):\n'
+    '                    pass\n'
+    '            with open(counter) as f:',
+)
+
+
+@pytest.mark.parametrize("kinds", [["c"] * 3, ["py"] * 3, ["c", "py", "c"]],
+                         ids=["c", "py", "mixed"])
+def test_a_tiny_descriptor_cache_keeps_processes_exclusive(
+        run_together, tmp_path, kinds):
+    assert CHURNING_WORKER.count("set_lock_file_cache_size(1)") == 1
+    assert CHURNING_WORKER.count('"o1", "o2", "o3"') == 1
+    _run_workers(run_together, kinds, tmp_path, rounds=80,
+                 worker=CHURNING_WORKER)
 
 
 KILLABLE_HOLDER = """

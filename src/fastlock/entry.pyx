@@ -26,6 +26,16 @@ cdef extern from "Python.h":
     object PyObject_GenericGetAttr(object o, object name)
 
 cdef object _DEBUG_LEVEL = 10  # logging.DEBUG
+# The ExternalLocks last found in _external_locks, by the hash of their
+# name: (name, lock_file_prefix, lock path, ExternalLock), compared item
+# by item (str or None, which compare without running Python code), so
+# that a hit costs no key tuple built, hashed and compared.  One the
+# facade has since evicted still works as a fresh one would (an
+# ExternalLock keeps no state between uses); forgotten at fork, as the
+# facade forgets its own.
+cdef enum:
+    _MEMO_SLOTS = 1024
+cdef list _memo = [None] * _MEMO_SLOTS
 cdef object _BLATHER_LEVEL = 5  # fasteners' lock-file chatter
 
 
@@ -57,6 +67,13 @@ def _bind_fast_path(facade):
     _fair_table = _fair_locks._table
     _unpatched_ifl = facade["internal_fair_lock"]
     _lock_decorator = facade["_lock_decorator"]
+    _forget_memo()
+
+
+def _forget_memo():
+    cdef Py_ssize_t i
+    for i in range(_MEMO_SLOTS):
+        _memo[i] = None
 
 
 cdef inline PyObject *_lookup(dict d, object key) noexcept:
@@ -161,12 +178,29 @@ cdef object _cached_external(name, lock_file_prefix, lock_path):
         return None
     if not _cached_off(_fasteners_cache, _BLATHER_LEVEL):
         return None
+    cdef Py_ssize_t slot = -1
+    cdef tuple memo
+    if (type(name) is str and type(lock_path) is str
+            and (lock_file_prefix is None or type(lock_file_prefix) is str)):
+        slot = <Py_ssize_t>(<size_t>hash(name) % _MEMO_SLOTS)
+        memo = _memo[slot]
+        if (memo is not None and <str>memo[0] == <str>name
+                and <str>memo[2] == <str>lock_path
+                and (memo[1] is lock_file_prefix
+                     or (lock_file_prefix is not None
+                         and memo[1] is not None
+                         and <str>memo[1] == <str>lock_file_prefix))):
+            return memo[3]
     try:
         found = PyDict_GetItemWithError(
             _external_locks, (name, lock_file_prefix, lock_path))
     except TypeError:  # an unhashable name: the Python code says so
         return None
-    return None if found is NULL else <object>found
+    if found is NULL:
+        return None
+    if slot >= 0:
+        _memo[slot] = (name, lock_file_prefix, lock_path, <object>found)
+    return <object>found
 
 
 def _fast_call(name, func, args, kwargs, slow):
@@ -186,3 +220,6 @@ def _fast_call(name, func, args, kwargs, slow):
             finally:
                 sem._release()
     return slow(*args, **kwargs)  # switch point
+
+
+_os.register_at_fork(after_in_child=_forget_memo)
