@@ -34,7 +34,7 @@ cdef object _DEBUG_LEVEL = 10  # logging.DEBUG
 # ExternalLock keeps no state between uses); forgotten at fork, as the
 # facade forgets its own.
 cdef enum:
-    _MEMO_SLOTS = 1024
+    _MEMO_SLOTS = 4096
 cdef list _memo = [None] * _MEMO_SLOTS
 cdef object _BLATHER_LEVEL = 5  # fasteners' lock-file chatter
 

@@ -252,6 +252,18 @@ cdef int _admit(_LockFile entry) except -1:
     return 0
 
 
+cdef inline bint _take(Semaphore sem, object me, bint blocking,
+                       object timeout) except -1:
+    # sem._acquire() for a lock file's semaphore, which is unnamed (no
+    # hooks, no holder bookkeeping): a free permit nobody waits for is
+    # taken here, without looking the caller up again.
+    if sem._value > 0 and sem._waiters is None and sem._name is _UNNAMED:
+        sem._value -= 1
+        sem._own(me)
+        return True
+    return sem._acquire(blocking, timeout)
+
+
 cdef bytes _absolute(bytes path):
     # What open() would resolve a relative path against right now.
     return _os.path.join(_os.getcwdb(), path)
@@ -406,7 +418,7 @@ cdef class FileLock:
                 entry.count += 1
                 self._entry = entry
                 return True
-            if not entry.sem._acquire(blocking, timeout):
+            if not _take(entry.sem, me, blocking, timeout):
                 return False
             if entry.fd >= 0:
                 outcome = self._lock_fd(entry, blocking, timeout)
