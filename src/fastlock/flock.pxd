@@ -31,7 +31,9 @@ cdef class FileLock:
     cdef bint _relative
     cdef bytes _where  # the absolute path of the last acquire
     cdef _LockFile _entry
-    cdef _LockFile _last  # an absolute path's entry, while open
+    # An absolute path's entry of the last acquire, reused while open; a
+    # closed one (a few hundred bytes) is replaced at the next acquire.
+    cdef _LockFile _last
 
     cdef bint _acquire(self, bint blocking, object timeout) except -1
     cdef int _lock_fd(self, _LockFile entry, bint blocking,
