@@ -122,7 +122,7 @@ def test_release_hands_over_to_a_waiter_that_waited_long(
     t.start()
     while sem.waiting == 0:
         time.sleep(0.001)
-    time.sleep(60 * impl.HAND_OFF_AFTER)  # a lone waiter: 50x the limit
+    time.sleep(60 * impl.HAND_OFF_AFTER)  # a lone waiter: 12x its limit
     sem.release()
     # The waiter waited longer than its limit: the permit is its
     # own now, before it even runs, and a barging acquire fails.
@@ -130,6 +130,42 @@ def test_release_hands_over_to_a_waiter_that_waited_long(
     t.join(10)
     assert got == [True]
     sem.release()
+    assert (sem.value, sem.waiting) == (1, 0)
+
+
+@pytest.mark.parametrize("queued", [1, 2, 3, 8])
+def test_no_hand_off_limit_nears_the_gil_switch_interval(
+        impl, no_forced_switch, queued):
+    # Whatever the queue's length, the oldest waiter is handed the permit
+    # once it has waited five times HAND_OFF_AFTER (0.5 ms).  A limit
+    # near the GIL's 5 ms switch interval let a woken waiter force the
+    # barging thread off the GIL, which doubled the waits.
+    sem = impl.Semaphore(fair=False)
+    sem.acquire()
+    order = []
+
+    def waiter(i):
+        with sem:
+            order.append(i)
+
+    threads = []
+    for i in range(queued):
+        threads.append(threading.Thread(target=waiter, args=(i,)))
+        threads[-1].start()
+        while sem.waiting <= i:  # queued in this order
+            time.sleep(0.0005)
+    time.sleep(6 * impl.HAND_OFF_AFTER)
+    sem.release()
+    # Handed over before any waiter runs (the switch interval is huge):
+    # a barging acquire fails.
+    barged = sem.acquire(blocking=False)
+    if barged:
+        sem.release()  # let the waiters finish before failing
+    for t in threads:
+        t.join(10)
+    assert not barged, "no hand-over after %d waiters waited 0.6 ms" % queued
+    assert order[0] == 0, "the permit went to a younger waiter"
+    assert sorted(order) == list(range(queued))
     assert (sem.value, sem.waiting) == (1, 0)
 
 
