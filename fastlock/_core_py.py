@@ -56,18 +56,18 @@ _guard = _allocate_lock()
 # release hands the permit to it (and the least time between two such
 # hand-overs) while _SHORT_QUEUE or more wait; with fewer, up to
 # _SHORT_QUEUE times as long (see Semaphore._starving).  N waiters are
-# so all served within about 0.5 ms while fewer than five wait, and
-# within N times 0.1 ms beyond: some 13-40 ms for 128 threads on one
-# lock, where threading.Lock lets one wait 14 ms on an idle 2-core
-# machine and 100-200 ms on a loaded one (bench/scaling.py).  Every
+# so all served within about 0.5 ms while fewer than ten wait, and
+# within N times 0.05 ms beyond, plus the thread switches: 1-2 ms for 32
+# threads on one lock, where threading.Lock's waits reach 2.5 ms on an
+# idle 2-core machine (bench/scaling.py; 0.1 ms made it 2-4 ms).  Every
 # limit stays far below the GIL's 5 ms switch interval: a woken waiter
 # asks for the GIL at once, and one left asking for 5 ms forces the
 # running thread off it wherever it is, maybe before it queued, which
 # made a lone waiter with a 5 ms limit wait 10 ms where threading.Lock's
-# waits 0.9 ms.  Shorter limits cost throughput, as each hand-over costs
-# a thread switch.
-HAND_OFF_AFTER = 0.0001
-_SHORT_QUEUE = 5
+# waits 1 ms.  Shorter limits cost throughput, as each hand-over costs a
+# thread switch.
+HAND_OFF_AFTER = 0.00005
+_SHORT_QUEUE = 10
 
 # Semaphores that somebody holds: strong references, see Semaphore._own.
 _busy: set[Any] = set()
@@ -371,10 +371,10 @@ class Semaphore:
     default) a release frees the permit and wakes the oldest waiter
     unless a woken one has yet to run, so the running thread may take the
     permit again at once (no lock convoy under the GIL); but once the
-    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds (up to five
-    times that while fewer than five wait) and no permit was handed over
+    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds (up to ten
+    times that while fewer than ten wait) and no permit was handed over
     for as long, the release hands the permit to it.  A wait is so bounded
-    by about the queue's length times :data:`HAND_OFF_AFTER`, or five
+    by about the queue's length times :data:`HAND_OFF_AFTER`, or ten
     times it for a short queue.
 
     A semaphore made by a :class:`Registry` has a ``name``; acquiring it

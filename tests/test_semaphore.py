@@ -122,7 +122,7 @@ def test_release_hands_over_to_a_waiter_that_waited_long(
     t.start()
     while sem.waiting == 0:
         time.sleep(0.001)
-    time.sleep(60 * impl.HAND_OFF_AFTER)  # a lone waiter: 12x its limit
+    time.sleep(60 * impl.HAND_OFF_AFTER)  # a lone waiter: 6x its limit
     sem.release()
     # The waiter waited longer than its limit: the permit is its
     # own now, before it even runs, and a barging acquire fails.
@@ -133,13 +133,13 @@ def test_release_hands_over_to_a_waiter_that_waited_long(
     assert (sem.value, sem.waiting) == (1, 0)
 
 
-@pytest.mark.parametrize("queued", [1, 2, 3, 8])
+@pytest.mark.parametrize("queued", [1, 2, 4, 12])
 def test_no_hand_off_limit_nears_the_gil_switch_interval(
         impl, no_forced_switch, queued):
     # Whatever the queue's length, the oldest waiter is handed the permit
-    # once it has waited five times HAND_OFF_AFTER (0.5 ms).  A limit
-    # near the GIL's 5 ms switch interval let a woken waiter force the
-    # barging thread off the GIL, which doubled the waits.
+    # once it has waited 0.5 ms (ten times HAND_OFF_AFTER).  A limit near
+    # the GIL's 5 ms switch interval let a woken waiter force the barging
+    # thread off the GIL, which doubled the waits.
     sem = impl.Semaphore(fair=False)
     sem.acquire()
     order = []
@@ -154,7 +154,7 @@ def test_no_hand_off_limit_nears_the_gil_switch_interval(
         threads[-1].start()
         while sem.waiting <= i:  # queued in this order
             time.sleep(0.0005)
-    time.sleep(6 * impl.HAND_OFF_AFTER)
+    time.sleep(0.0006)
     sem.release()
     # Handed over before any waiter runs (the switch interval is huge):
     # a barging acquire fails.

@@ -39,9 +39,9 @@ _LONGEST_PARK = 86400.0
 cdef object _UNNAMED = object()
 
 # See _core_py.HAND_OFF_AFTER.
-HAND_OFF_AFTER = 0.0001
+HAND_OFF_AFTER = 0.00005
 cdef double _HAND_OFF_AFTER = HAND_OFF_AFTER
-cdef Py_ssize_t _SHORT_QUEUE = 5  # see _core_py._SHORT_QUEUE
+cdef Py_ssize_t _SHORT_QUEUE = 10  # see _core_py._SHORT_QUEUE
 
 
 cdef inline double _now() noexcept:
@@ -288,10 +288,10 @@ cdef class Semaphore:
     default) a release frees the permit and wakes the oldest waiter
     unless a woken one has yet to run, so the running thread may take the
     permit again at once (no lock convoy under the GIL); but once the
-    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds (up to five
-    times that while fewer than five wait) and no permit was handed over
+    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds (up to ten
+    times that while fewer than ten wait) and no permit was handed over
     for as long, the release hands the permit to it.  A wait is so bounded
-    by about the queue's length times :data:`HAND_OFF_AFTER`, or five
+    by about the queue's length times :data:`HAND_OFF_AFTER`, or ten
     times it for a short queue.
 
     A semaphore made by a :class:`Registry` has a ``name``; acquiring it
