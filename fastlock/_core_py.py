@@ -55,19 +55,23 @@ _guard = _allocate_lock()
 # How long the oldest waiter of a fair=False semaphore waits before a
 # release hands the permit to it (and the least time between two such
 # hand-overs) while _SHORT_QUEUE or more wait; with fewer, up to
-# _SHORT_QUEUE times as long (see Semaphore._starving).  N waiters are
-# so all served within about 0.5 ms while fewer than ten wait, and
-# within N times 0.05 ms beyond, plus the thread switches: 1-2 ms for 32
-# threads on one lock, where threading.Lock's waits reach 2.5 ms on an
-# idle 2-core machine (bench/scaling.py; 0.1 ms made it 2-4 ms).  Every
-# limit stays far below the GIL's 5 ms switch interval: a woken waiter
-# asks for the GIL at once, and one left asking for 5 ms forces the
-# running thread off it wherever it is, maybe before it queued, which
-# made a lone waiter with a 5 ms limit wait 10 ms where threading.Lock's
-# waits 1 ms.  Shorter limits cost throughput, as each hand-over costs a
-# thread switch.
-HAND_OFF_AFTER = 0.00005
-_SHORT_QUEUE = 10
+# _SHORT_QUEUE times as long, but never longer than _LONGEST_LIMIT (see
+# Semaphore._starving).  N waiters are so all served within about 5 ms
+# while fewer than fifty wait (a lone one within 0.5 ms), and N times
+# 0.1 ms beyond, plus the thread switches: some 15-40 ms for 128 threads
+# on one lock, where threading.Lock lets one wait 14 ms on an idle 2-core
+# machine and 100-200 ms on a loaded one (bench/scaling.py).  Shorter
+# limits cost throughput, as each hand-over costs a thread switch (0.05 ms
+# for long queues took a fifth to a third of it, and under load left
+# 0.7x threading.Lock's at 8 threads).
+HAND_OFF_AFTER = 0.0001
+_SHORT_QUEUE = 50
+# No limit comes near the GIL's 5 ms switch interval: a woken waiter asks
+# for the GIL at once, and one left asking for 5 ms forces the running
+# thread off it wherever it is, maybe before it queued for its next turn,
+# which made a lone waiter with a 5 ms limit wait 10 ms where
+# threading.Lock's waits 1 ms.
+_LONGEST_LIMIT = 0.0005
 
 # Semaphores that somebody holds: strong references, see Semaphore._own.
 _busy: set[Any] = set()
@@ -371,11 +375,12 @@ class Semaphore:
     default) a release frees the permit and wakes the oldest waiter
     unless a woken one has yet to run, so the running thread may take the
     permit again at once (no lock convoy under the GIL); but once the
-    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds (up to ten
-    times that while fewer than ten wait) and no permit was handed over
-    for as long, the release hands the permit to it.  A wait is so bounded
-    by about the queue's length times :data:`HAND_OFF_AFTER`, or ten
-    times it for a short queue.
+    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds (up to fifty
+    times that while fewer than fifty wait, but never more than 0.5 ms)
+    and no permit was handed over for as long, the release hands the
+    permit to it.  A wait is so bounded by about the queue's length times
+    its limit: 0.5 ms for a lone waiter, 5 ms for a queue under fifty, the
+    queue's length times :data:`HAND_OFF_AFTER` beyond.
 
     A semaphore made by a :class:`Registry` has a ``name``; acquiring it
     adds the name to the caller's :func:`held_locks` list.
@@ -671,10 +676,10 @@ class Semaphore:
     def _starving(self, waiters: collections.deque[_Waiter]) -> bool:
         # At most one hand-over per limit: each costs a thread switch, and
         # with many waiters all of them have waited long.  The limit grows
-        # as the queue shortens, to _SHORT_QUEUE times HAND_OFF_AFTER for
-        # a lone waiter: a short queue is served in time anyway, and fewer
-        # switches leave more throughput.
-        limit = HAND_OFF_AFTER * max(1, _SHORT_QUEUE // len(waiters))
+        # as the queue shortens, up to _LONGEST_LIMIT: a short queue is
+        # served in time anyway, and fewer switches leave more throughput.
+        limit = min(_LONGEST_LIMIT,
+                    HAND_OFF_AFTER * max(1, _SHORT_QUEUE // len(waiters)))
         now = _monotonic()
         if (now - waiters[0].since < limit
                 or now - self._handed_at < limit):

@@ -122,7 +122,7 @@ def test_release_hands_over_to_a_waiter_that_waited_long(
     t.start()
     while sem.waiting == 0:
         time.sleep(0.001)
-    time.sleep(60 * impl.HAND_OFF_AFTER)  # a lone waiter: 6x its limit
+    time.sleep(60 * impl.HAND_OFF_AFTER)  # a lone waiter: 12x its limit
     sem.release()
     # The waiter waited longer than its limit: the permit is its
     # own now, before it even runs, and a barging acquire fails.
@@ -137,8 +137,8 @@ def test_release_hands_over_to_a_waiter_that_waited_long(
 def test_no_hand_off_limit_nears_the_gil_switch_interval(
         impl, no_forced_switch, queued):
     # Whatever the queue's length, the oldest waiter is handed the permit
-    # once it has waited 0.5 ms (ten times HAND_OFF_AFTER).  A limit near
-    # the GIL's 5 ms switch interval let a woken waiter force the barging
+    # once it has waited 0.5 ms (the longest limit).  A limit near the
+    # GIL's 5 ms switch interval let a woken waiter force the barging
     # thread off the GIL, which doubled the waits.
     sem = impl.Semaphore(fair=False)
     sem.acquire()

@@ -39,9 +39,10 @@ _LONGEST_PARK = 86400.0
 cdef object _UNNAMED = object()
 
 # See _core_py.HAND_OFF_AFTER.
-HAND_OFF_AFTER = 0.00005
+HAND_OFF_AFTER = 0.0001
 cdef double _HAND_OFF_AFTER = HAND_OFF_AFTER
-cdef Py_ssize_t _SHORT_QUEUE = 10  # see _core_py._SHORT_QUEUE
+cdef Py_ssize_t _SHORT_QUEUE = 50  # see _core_py._SHORT_QUEUE
+cdef double _LONGEST_LIMIT = 0.0005  # see _core_py._LONGEST_LIMIT
 
 
 cdef inline double _now() noexcept:
@@ -288,11 +289,12 @@ cdef class Semaphore:
     default) a release frees the permit and wakes the oldest waiter
     unless a woken one has yet to run, so the running thread may take the
     permit again at once (no lock convoy under the GIL); but once the
-    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds (up to ten
-    times that while fewer than ten wait) and no permit was handed over
-    for as long, the release hands the permit to it.  A wait is so bounded
-    by about the queue's length times :data:`HAND_OFF_AFTER`, or ten
-    times it for a short queue.
+    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds (up to fifty
+    times that while fewer than fifty wait, but never more than 0.5 ms)
+    and no permit was handed over for as long, the release hands the
+    permit to it.  A wait is so bounded by about the queue's length times
+    its limit: 0.5 ms for a lone waiter, 5 ms for a queue under fifty, the
+    queue's length times :data:`HAND_OFF_AFTER` beyond.
 
     A semaphore made by a :class:`Registry` has a ``name``; acquiring it
     adds the name to the caller's :func:`held_locks` list.
@@ -473,6 +475,8 @@ cdef class Semaphore:
         cdef Py_ssize_t queued = len(waiters)
         cdef double limit = _HAND_OFF_AFTER * (
             _SHORT_QUEUE // queued if queued < _SHORT_QUEUE else 1)
+        if limit > _LONGEST_LIMIT:
+            limit = _LONGEST_LIMIT
         cdef double now = _now()
         if (now - (<_Waiter>waiters[0]).since < limit
                 or now - self._handed_at < limit):
