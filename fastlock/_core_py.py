@@ -918,6 +918,10 @@ def _after_fork_in_child() -> None:
     root = _root(_getcurrent())
     woken = []
     with _guard:
+        for ref in list(_fair_tables):  # first: they read the owners
+            table = ref()
+            if table is not None:
+                table._forget_threads_but(root)
         for owner in [o for o in _held if _root(o) is not root]:
             del _held[owner]
         for registry in _live_registries():
@@ -1603,6 +1607,8 @@ def _held_lock_files() -> list[tuple[bytes, Any]]:
 # here _fair_guard gives that atomicity.
 
 _fair_guard = _allocate_lock()
+# Weak references to every _FairTable, for the fork child (see _registries).
+_fair_tables: set[weakref.ref[_FairTable]] = set()
 
 
 class _FairState:
@@ -1643,6 +1649,7 @@ class _FairTable:
         self.pending: dict[Any, list[Any]] = {}
         self._handle_type = handle_type
         self._owner = owner
+        _fair_tables.add(weakref.ref(self, _fair_tables.discard))
 
     def _handle(self, sem: Semaphore) -> Any:
         # As the compiled core makes it (there a call to the class and its
@@ -1797,6 +1804,42 @@ class _FairTable:
         if state is None:
             return None
         return "w" if state.writer is not None else "r"
+
+    def _forget_threads_but(self, root: Any) -> None:
+        # In a fork child, under _guard, before the semaphores forget the
+        # vanished threads: those leave the readers, writers and pending
+        # writers.  A reading group that goes on must hold its semaphore
+        # (its first reader may have vanished), one that ended must not
+        # (its first reader may be alive, but left before the others):
+        # the semaphore's owner becomes a member, or a vanished one.
+        for sem, state in list(self.held.items()):
+            gone = None
+            if state.writer is not None and _root(state.writer) is not root:
+                gone, state.writer, state.entries = state.writer, None, 0
+            readers = state.readers
+            for reader in [r for r in readers or () if _root(r) is not root]:
+                gone = reader
+                del readers[reader]  # type: ignore[union-attr]
+            if gone is None or not sem._owners:
+                continue
+            live = state.writer
+            if live is None and readers:
+                live = next(iter(readers))
+            if live is None:
+                del self.held[sem]
+            owner = sem._owners[0]
+            if (live is None) is (_root(owner) is root):
+                sem._owners[0] = live or gone
+                if sem._name is not _UNNAMED:
+                    names = _held.get(owner)
+                    if names is not None and sem._name in names:
+                        names.remove(sem._name)
+                    if live is not None:
+                        _held.setdefault(live, []).append(sem._name)
+        for sem, waiting in list(self.pending.items()):
+            waiting[:] = [w for w in waiting if _root(w) is root]
+            if not waiting:
+                del self.pending[sem]
 
 
 class _FairWriter:

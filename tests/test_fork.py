@@ -63,6 +63,81 @@ def test_child_can_take_locks_held_by_other_threads(lockutils):
         t.join(10)
 
 
+def _reads_in_thread(rw, started, leave):
+    def reader():
+        with rw.read_lock():
+            started.set()
+            leave.wait(30)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    started.wait(10)
+    return t
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_child_keeps_fair_readers_and_writers_apart(lockutils):
+    # A reading group begun by a thread that does not exist in the child
+    # (or joined by one): the child's readers and writers must still
+    # exclude each other, and the lock must be free once they are done.
+    rw = lockutils.internal_fair_lock("rw")
+    started, leave = threading.Event(), threading.Event()
+    t = _reads_in_thread(rw, started, leave)
+
+    def check():
+        joined, out = threading.Event(), threading.Event()
+        child_reader = _reads_in_thread(rw, joined, out)
+        try:
+            # A child thread reads: no writer may get in.
+            assert not rw.acquire(timeout=0.05)
+        finally:
+            out.set()
+            child_reader.join(10)
+        assert rw.acquire(timeout=1)
+        rw.release()
+        assert lockutils._fair_locks._held == {}
+
+    def check_begun_here():
+        # This thread began the group and left it to the vanished one.
+        assert rw.owner is None and lockutils._fair_locks._held == {}
+        assert rw.acquire(blocking=False)
+        rw.release()
+
+    try:
+        assert _in_child(check) == 0
+        leave.set()
+        t.join(10)
+        rw.acquire_read_lock()
+        started.clear()
+        leave.clear()
+        t = _reads_in_thread(rw, started, leave)
+        rw.release_read_lock()
+        assert _in_child(check_begun_here) == 0
+    finally:
+        leave.set()
+        t.join(10)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_child_forgets_pending_fair_writers_of_other_threads(lockutils):
+    rw = lockutils.internal_fair_lock("pw")
+    rw.acquire_read_lock()
+    waiting = threading.Thread(target=lambda: (rw.acquire(), rw.release()))
+    waiting.start()
+    try:
+        while not rw.has_pending_writers:
+            waiting.join(0.001)
+
+        def check():
+            assert not rw.has_pending_writers
+            assert lockutils._fair_locks._pending == {}
+
+        assert _in_child(check) == 0
+    finally:
+        rw.release_read_lock()
+        waiting.join(10)
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_child_takes_an_external_lock_a_parent_thread_held(lockutils, tmp_path):
     # lock(external=True) objects are reused per name: the child must not

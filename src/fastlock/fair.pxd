@@ -12,6 +12,7 @@ cdef class _FairTable:
     cdef object _owner
     cdef Py_ssize_t _locks_at
     cdef Py_ssize_t _sem_at
+    cdef object __weakref__
 
     cdef object _handle(self, Semaphore sem)
     cdef _FairWriter _writer(self, object name, object prefix,
@@ -19,6 +20,7 @@ cdef class _FairTable:
     cdef bint _write_acquire(self, Semaphore sem, bint blocking,
                              object timeout) except -1
     cdef int _write_release(self, Semaphore sem) except -1
+    cdef int _forget_threads_but(self, object root) except -1
 
 
 cdef class _FairWriter:

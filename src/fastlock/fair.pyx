@@ -6,6 +6,18 @@
 
 cdef object _lock_decorator = None  # lockutils._lock_decorator, once bound
 cdef tuple _NO_ARGS = ()
+# Weak references to every _FairTable, for the fork child (see
+# _registries).
+cdef set _fair_tables = set()
+
+
+cdef int _forget_fair_threads_but(object root) except -1:
+    # After fork: see _FairTable._forget_threads_but.
+    for ref in list(_fair_tables):
+        table = ref()
+        if table is not None:
+            (<_FairTable>table)._forget_threads_but(root)
+    return 0
 
 cdef extern from *:
     """
@@ -79,6 +91,7 @@ cdef class _FairTable:
         self.pending = {}
         self._handle_type = handle_type
         self._owner = owner
+        _fair_tables.add(_weakref(self, _fair_tables.discard))
         # Slots (lockutils' _FairLock has them) are set in place: a
         # setattr costs a twentieth of the lock.
         self._locks_at = _slot_offset(getattr(handle_type, "_locks", None))
@@ -263,6 +276,50 @@ cdef class _FairTable:
         if state is None:
             return None
         return "w" if state.writer is not None else "r"
+
+    cdef int _forget_threads_but(self, object root) except -1:
+        # In a fork child, before the semaphores forget the vanished
+        # threads: those leave the readers, writers and pending writers.
+        # A reading group that goes on must hold its semaphore (its first
+        # reader may have vanished), one that ended must not (its first
+        # reader may be alive, but left before the others): the
+        # semaphore's owner becomes a member, or a vanished one.
+        cdef _FairState state
+        cdef Semaphore sem
+        for key, value in list(self.held.items()):
+            sem = <Semaphore>key
+            state = <_FairState>value
+            gone = None
+            if state.writer is not None and _root(state.writer) is not root:
+                gone = state.writer
+                state.writer = None
+                state.entries = 0
+            if state.readers:
+                for reader in [r for r in state.readers
+                               if _root(r) is not root]:
+                    gone = reader
+                    del state.readers[reader]
+            if gone is None or not sem._owners:
+                continue
+            live = state.writer
+            if live is None and state.readers:
+                live = next(iter(state.readers))
+            if live is None:
+                del self.held[sem]
+            owner = sem._owners[0]
+            if (live is None) is (_root(owner) is root):
+                sem._owners[0] = gone if live is None else live
+                if sem._name is not _UNNAMED:
+                    names = _held.get(owner)
+                    if names is not None and sem._name in names:
+                        names.remove(sem._name)
+                    if live is not None:
+                        _held_push(live, sem._name)
+        for key, waiting in list(self.pending.items()):
+            (<list>waiting)[:] = [w for w in waiting if _root(w) is root]
+            if not waiting:
+                del self.pending[key]
+        return 0
 
 
 @cython.freelist(8)

@@ -162,6 +162,7 @@ def _after_fork_in_child():
     root = _root(PyGreenlet_GetCurrent())
     for registry in _live_registries():
         registry._guard = _allocate_lock()  # a vanished thread's, maybe
+    _forget_fair_threads_but(root)  # first: it reads the owners
     for owner in [o for o in _held if _root(o) is not root]:
         del _held[owner]
     woken = []
