@@ -1834,8 +1834,11 @@ class _FairTable:
                     names = _held.get(owner)
                     if names is not None and sem._name in names:
                         names.remove(sem._name)
+                        if not names:
+                            del _held[owner]
                     if live is not None:
                         _held.setdefault(live, []).append(sem._name)
+                        sem._thread = _get_ident()  # the forking thread's
         for sem, waiting in list(self.pending.items()):
             waiting[:] = [w for w in waiting if _root(w) is root]
             if not waiting:

@@ -103,8 +103,29 @@ def test_child_keeps_fair_readers_and_writers_apart(lockutils):
         assert rw.acquire(blocking=False)
         rw.release()
 
+    def check_joined_here():
+        # The vanished thread began the group, this one joined it.
+        def write(timeout):
+            if rw.acquire(timeout=timeout):
+                rw.release()
+                got.append(timeout)
+
+        got: list[float] = []
+        writer = threading.Thread(target=write, args=(0.05,))
+        writer.start()
+        writer.join(10)
+        assert got == []
+        assert [h.thread_id for r in lockutils.lock_table()
+                for h in r.holders] == [threading.get_ident()]
+        rw.release_read_lock()
+        write(1)
+        assert got == [1]
+
     try:
         assert _in_child(check) == 0
+        rw.acquire_read_lock()
+        assert _in_child(check_joined_here) == 0
+        rw.release_read_lock()
         leave.set()
         t.join(10)
         rw.acquire_read_lock()

@@ -315,6 +315,8 @@ cdef class _FairTable:
                         names.remove(sem._name)
                     if live is not None:
                         _held_push(live, sem._name)
+                        # the forking thread's
+                        sem._thread = PyThread_get_thread_ident()
         for key, waiting in list(self.pending.items()):
             (<list>waiting)[:] = [w for w in waiting if _root(w) is root]
             if not waiting:
