@@ -2025,10 +2025,12 @@ def _cached_external(
         return None
     if values[b.disabled_key]:
         return b.default.get(name)
-    if not lock_path:
+    if lock_path:
+        key = (name, lock_file_prefix, lock_path)
+    else:
         if b.path_key not in values:
             return None
-        lock_path = values[b.path_key]
+        key = (name, lock_file_prefix, None, values[b.path_key])
     g = b.globals
     if (
         g.get("external_lock") is not b.external_lock
@@ -2037,7 +2039,7 @@ def _cached_external(
     ):
         return None
     try:
-        return b.external_locks.get((name, lock_file_prefix, lock_path))
+        return b.external_locks.get(key)
     except TypeError:  # an unhashable name: the Python code says so
         return None
 

@@ -508,8 +508,9 @@ def _remove_holding(path: Any) -> None:
     ext_lock._lock.release(True)
 
 
-# (name, lock_file_prefix, lock path) -> the core ExternalLock that
-# lock(name, external=True) returns.  Building one (path, checks, objects)
+# (name, lock_file_prefix, lock_path) -> the core ExternalLock that
+# lock(name, external=True) returns; (name, lock_file_prefix, None, the
+# configured path) for a lock_path not given.  Building one (path, checks, objects)
 # costs more than the lock itself, and one object serves every
 # acquisition.  Bounded, one entry going at a time when full: the newest
 # one, but the oldest at every _EXTERNAL_ADMIT_EVERY-th insertion (a hit
@@ -525,7 +526,7 @@ def _remove_holding(path: Any) -> None:
 # 7 us with both hitting), so names beyond the descriptor cache must not
 # miss here too.
 _external_locks: collections.OrderedDict[
-    tuple[Any, Any, Any], AbstractContextManager[Any]] = (
+    tuple[Any, ...], AbstractContextManager[Any]] = (
     collections.OrderedDict())
 _EXTERNAL_LOCKS_MAX = min(32768, max(4096, 2 * _core._default_cache_size()))
 _EXTERNAL_ADMIT_EVERY = 32
@@ -535,27 +536,25 @@ _PATH_KEY = (_config.GROUP, 'lock_path')
 
 
 def _new_external_lock(
-    name: str, lock_file_prefix: str | None, path: str,
-    lock_path: str | None,
+    key: tuple[Any, ...], name: str, lock_file_prefix: str | None,
+    path: str, lock_path: str | None,
 ) -> AbstractContextManager[Any] | None:
-    # Build, cache and return the name's ExternalLock for the lock
-    # directory *path* (lock() was given *lock_path*); None to leave it to
-    # _Lock when it cannot be built (bad name or prefix, no lock path:
-    # _Lock raises on entry, where oslo raises).
+    # Build, cache under *key* and return the name's ExternalLock for the
+    # lock directory *path* (lock() was given *lock_path*); None to leave
+    # it to _Lock when it cannot be built (bad name or prefix, no lock
+    # path: _Lock raises on entry, where oslo raises).
     try:
         ext = _external_lock_class(_core)(
             _semaphores._registry, name,
             external_lock(name, lock_file_prefix, path),
         )
         # As a decorator it calls lock() again on each call, so that the
-        # configuration is read each time, as by oslo.  (An entry shared
-        # by a lock() with lock_path=None and one naming the configured
-        # path keeps the first one's arguments.)
+        # configuration is read each time, as by oslo.
         ext._remake = functools.partial(
             lock, name, lock_file_prefix, True, lock_path
         )
         _evict_external_lock()
-        _external_locks[name, lock_file_prefix, path] = ext
+        _external_locks[key] = ext
     except Exception:
         return None
     return ext  # type: ignore[no-any-return]
@@ -810,10 +809,15 @@ def _plain_external(
         or _fasteners_log.isEnabledFor(_BLATHER)
     ):
         return None
+    # The configured path's entries apart from those given the same path:
+    # as decorators, these keep their path and those follow the option.
+    key = ((name, lock_file_prefix, lock_path) if lock_path
+           else (name, lock_file_prefix, None, path))
     try:
-        return _external_locks[name, lock_file_prefix, path]
+        return _external_locks[key]
     except (KeyError, TypeError):  # TypeError: a bad name
-        return _new_external_lock(name, lock_file_prefix, path, lock_path)
+        return _new_external_lock(key, name, lock_file_prefix, path,
+                                  lock_path)
 
 
 def lock(

@@ -27,9 +27,10 @@ cdef extern from "Python.h":
 
 cdef object _DEBUG_LEVEL = 10  # logging.DEBUG
 # The ExternalLocks last found in _external_locks, by the hash of their
-# name: (name, lock_file_prefix, lock path, ExternalLock), compared item
-# by item (str or None, which compare without running Python code), so
-# that a hit costs no key tuple built, hashed and compared.  One the
+# name: (name, lock_file_prefix, lock path, ExternalLock, whether the
+# lock path was given), compared item by item (str, None or bool, which
+# compare without running Python code), so that a hit costs no key tuple
+# built, hashed and compared.  One the
 # facade has since evicted still works as a fresh one would (an
 # ExternalLock keeps no state between uses); forgotten at fork, as the
 # facade forgets its own.
@@ -165,7 +166,10 @@ cdef object _cached_external(name, lock_file_prefix, lock_path):
         return None
     if <object>found:
         return _default._get(name)
-    if not lock_path:
+    # A lock_path given and the configured one are cached apart (see
+    # lockutils._external_locks).
+    cdef bint given = True if lock_path else False
+    if not given:
         found = _lookup(<dict>values, _path_key)
         if found is NULL:
             return None
@@ -185,21 +189,24 @@ cdef object _cached_external(name, lock_file_prefix, lock_path):
         slot = <Py_ssize_t>(<size_t>hash(name) % _MEMO_SLOTS)
         memo = _memo[slot]
         if (memo is not None and <str>memo[0] == <str>name
+                and memo[4] is given
                 and <str>memo[2] == <str>lock_path
                 and (memo[1] is lock_file_prefix
                      or (lock_file_prefix is not None
                          and memo[1] is not None
                          and <str>memo[1] == <str>lock_file_prefix))):
             return memo[3]
+    key = ((name, lock_file_prefix, lock_path) if given
+           else (name, lock_file_prefix, None, lock_path))
     try:
-        found = PyDict_GetItemWithError(
-            _external_locks, (name, lock_file_prefix, lock_path))
+        found = PyDict_GetItemWithError(_external_locks, key)
     except TypeError:  # an unhashable name: the Python code says so
         return None
     if found is NULL:
         return None
     if slot >= 0:
-        _memo[slot] = (name, lock_file_prefix, lock_path, <object>found)
+        _memo[slot] = (name, lock_file_prefix, lock_path, <object>found,
+                       given)
     return <object>found
 
 
