@@ -1472,8 +1472,17 @@ class FileLock:
                             pass  # as the compiled core: release anyway
                     with _guard:
                         _drop(entry)  # closing releases the lock
-                else:
-                    _fcntl_lock(entry.fd, _UNLCK, False)
+                    return
+                with _guard:
+                    # More files open than the cache keeps (held at once,
+                    # or the cache shrunk since): close this one, which
+                    # also releases the lock, so idle descriptors stay
+                    # within the bound.
+                    if (len(_by_file) > _max_lock_files
+                            and not entry.sem._waiters):
+                        _drop(entry)
+                        return
+                _fcntl_lock(entry.fd, _UNLCK, False)
         finally:
             entry.sem.release()
 

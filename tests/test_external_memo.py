@@ -44,3 +44,34 @@ def test_a_decorator_keeps_the_lock_path_it_was_given(
         assert decorated() == expected
     finally:
         lu.CONF.clear_override("lock_path", group=GROUP)
+
+
+def test_descriptors_beyond_the_cache_are_closed_at_release(
+        impl, lock_path):
+    # Locks held at once may keep more files open than the cache keeps
+    # (those in use are never closed), but once released the cache is
+    # back within its bound: idle descriptors beyond it would starve the
+    # process of descriptors (RLIMIT_NOFILE) for good.
+    from test_external import _open_names_under
+
+    previous = impl.set_lock_file_cache_size(0)
+    try:
+        impl.set_lock_file_cache_size(2)
+        locks = [impl.FileLock(os.path.join(lock_path, "h%d" % i))
+                 for i in range(6)]
+        for held in locks:
+            held.acquire()
+        assert len(_open_names_under(lock_path)) == 6
+        for held in locks:
+            held.release()
+        assert len(_open_names_under(lock_path)) <= 2
+        # The same when the cache shrinks while the locks are held.
+        for held in locks[:4]:
+            held.acquire()
+        impl.set_lock_file_cache_size(0)
+        assert len(_open_names_under(lock_path)) == 4
+        for held in locks[:4]:
+            held.release()
+        assert _open_names_under(lock_path) == set()
+    finally:
+        impl.set_lock_file_cache_size(previous)

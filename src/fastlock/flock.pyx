@@ -541,6 +541,13 @@ cdef class FileLock:
                         unlink(self._where)
                     # closing the descriptor releases the lock
                     _drop(entry)
+                elif (len(_by_file) > _max_lock_files
+                      and entry.sem._waiters is None):
+                    # More files open than the cache keeps (held at once,
+                    # or the cache shrunk since): close this one, which
+                    # also releases the lock, so idle descriptors stay
+                    # within the bound.
+                    _drop(entry)
                 else:
                     _fcntl_lock(entry.fd, F_UNLCK, False)
         finally:
