@@ -2028,7 +2028,8 @@ def _cached_external(
     # The name's cached ExternalLock, or its semaphore while process
     # locking is disabled; None for the Python code (nothing cached, the
     # options not in oslo.config's cache, a patched external_lock or
-    # InterProcessLock, fasteners' chatter logged, a bad name).
+    # InterProcessLock, fasteners' chatter logged, a name, prefix or path
+    # not a str).
     values = getattr(b.globals["CONF"], "_ConfigOpts__cache", None)
     if type(values) is not dict or b.disabled_key not in values:
         return None
@@ -2047,10 +2048,13 @@ def _cached_external(
         or b.fasteners_cache.get(_BLATHER_LEVEL) is not False
     ):
         return None
-    try:
-        return b.external_locks.get(key)
-    except TypeError:  # an unhashable name: the Python code says so
+    # Only str itself (see lockutils._plain_external).
+    if not (
+        type(name) is str and type(key[-1]) is str
+        and (lock_file_prefix is None or type(lock_file_prefix) is str)
+    ):
         return None
+    return b.external_locks.get(key)
 
 
 def _fast_call(

@@ -791,7 +791,7 @@ def _plain_external(
     # ExternalLock, unless oslo would do something observable on every
     # call here: a test patched external_lock or InterProcessLock (oslo
     # calls them), or fasteners' lock-file chatter is logged; None then
-    # (and for a bad name), for _Lock.  The option values come from
+    # (and for a name, prefix or path not a str), for _Lock.  The option values come from
     # oslo.config's own cache when it has them (see _config.option): an
     # attribute lookup would cost a tenth of the lock.
     try:
@@ -809,13 +809,20 @@ def _plain_external(
         or _fasteners_log.isEnabledFor(_BLATHER)
     ):
         return None
+    # Only str itself is cached: a subclass may compare equal to (and
+    # hash as) a name, prefix or path of another file.
+    if not (
+        type(name) is str and type(path) is str
+        and (lock_file_prefix is None or type(lock_file_prefix) is str)
+    ):
+        return None
     # The configured path's entries apart from those given the same path:
     # as decorators, these keep their path and those follow the option.
     key = ((name, lock_file_prefix, lock_path) if lock_path
            else (name, lock_file_prefix, None, path))
     try:
         return _external_locks[key]
-    except (KeyError, TypeError):  # TypeError: a bad name
+    except KeyError:
         return _new_external_lock(key, name, lock_file_prefix, path,
                                   lock_path)
 

@@ -75,3 +75,30 @@ def test_descriptors_beyond_the_cache_are_closed_at_release(
         assert _open_names_under(lock_path) == set()
     finally:
         impl.set_lock_file_cache_size(previous)
+
+
+class _Caseless(str):
+    """A str that compares (and hashes) case-insensitively."""
+
+    __slots__ = ()
+
+    def __eq__(self, other):
+        return isinstance(other, str) and self.lower() == other.lower()
+
+    def __hash__(self):
+        return hash(self.lower())
+
+
+@pytest.mark.parametrize("first, second", [
+    ("foo", _Caseless("Foo")), (_Caseless("Foo"), "foo")])
+def test_a_str_subclass_equal_to_another_name_locks_its_own_file(
+        any_lockutils, lock_path, first, second):
+    # As oslo: the file is named by the string's value, whatever its
+    # __eq__ and __hash__ say about other names.
+    lu = any_lockutils
+    for _ in range(2):  # cached, and found again
+        with lu.lock(first, external=True, lock_path=lock_path):
+            pass
+    os.remove(os.path.join(lock_path, str.__str__(first)))
+    with lu.lock(second, external=True, lock_path=lock_path):
+        assert os.listdir(lock_path) == [str.__str__(second)]

@@ -148,7 +148,8 @@ cdef object _cached_external(name, lock_file_prefix, lock_path):
     # The name's cached ExternalLock, or its semaphore while process
     # locking is disabled; None for the Python code (nothing cached, the
     # options not in oslo.config's cache, a patched external_lock or
-    # InterProcessLock, fasteners' chatter logged, a bad name).
+    # InterProcessLock, fasteners' chatter logged, a name, prefix or path
+    # not a str).
     cdef PyObject *found
     found = _lookup(_facade, "CONF")
     if found is NULL:
@@ -182,31 +183,27 @@ cdef object _cached_external(name, lock_file_prefix, lock_path):
         return None
     if not _cached_off(_fasteners_cache, _BLATHER_LEVEL):
         return None
-    cdef Py_ssize_t slot = -1
-    cdef tuple memo
-    if (type(name) is str and type(lock_path) is str
+    # Only str itself is cached: a subclass may compare equal to (and
+    # hash as) a name, prefix or path of another file.
+    if not (type(name) is str and type(lock_path) is str
             and (lock_file_prefix is None or type(lock_file_prefix) is str)):
-        slot = <Py_ssize_t>(<size_t>hash(name) % _MEMO_SLOTS)
-        memo = _memo[slot]
-        if (memo is not None and <str>memo[0] == <str>name
-                and memo[4] is given
-                and <str>memo[2] == <str>lock_path
-                and (memo[1] is lock_file_prefix
-                     or (lock_file_prefix is not None
-                         and memo[1] is not None
-                         and <str>memo[1] == <str>lock_file_prefix))):
-            return memo[3]
+        return None
+    cdef Py_ssize_t slot = <Py_ssize_t>(<size_t>hash(name) % _MEMO_SLOTS)
+    cdef tuple memo = _memo[slot]
+    if (memo is not None and <str>memo[0] == <str>name
+            and memo[4] is given
+            and <str>memo[2] == <str>lock_path
+            and (memo[1] is lock_file_prefix
+                 or (lock_file_prefix is not None
+                     and memo[1] is not None
+                     and <str>memo[1] == <str>lock_file_prefix))):
+        return memo[3]
     key = ((name, lock_file_prefix, lock_path) if given
            else (name, lock_file_prefix, None, lock_path))
-    try:
-        found = PyDict_GetItemWithError(_external_locks, key)
-    except TypeError:  # an unhashable name: the Python code says so
-        return None
+    found = PyDict_GetItemWithError(_external_locks, key)
     if found is NULL:
         return None
-    if slot >= 0:
-        _memo[slot] = (name, lock_file_prefix, lock_path, <object>found,
-                       given)
+    _memo[slot] = (name, lock_file_prefix, lock_path, <object>found, given)
     return <object>found
 
 
