@@ -4,6 +4,7 @@ cache must never hand out a lock of the wrong file."""
 
 from __future__ import annotations
 
+import ast
 import os
 
 import pytest
@@ -102,3 +103,85 @@ def test_a_str_subclass_equal_to_another_name_locks_its_own_file(
     os.remove(os.path.join(lock_path, str.__str__(first)))
     with lu.lock(second, external=True, lock_path=lock_path):
         assert os.listdir(lock_path) == [str.__str__(second)]
+
+
+CYCLING_WORKER = """
+    import os, random, sys, threading, time
+    kind, lock_path, state, seconds, seed = sys.argv[1:6]
+    from fastlock import lockutils
+    import fastlock
+    assert fastlock.IMPLEMENTATION == kind, fastlock.IMPLEMENTATION
+    # Tiny caches: descriptors, ExternalLocks and memo slots churn.
+    lockutils._core.set_lock_file_cache_size(3)
+    lockutils._EXTERNAL_LOCKS_MAX = 24
+    names = ["n%d" % i for i in range(240)]
+    spellings = [lock_path, lock_path + "/", lock_path + "/../locks", None]
+    counts, errors = {}, []
+
+    def work(t):
+        rnd = random.Random(int(seed) * 10 + t)
+        end = time.monotonic() + float(seconds)
+        while time.monotonic() < end:
+            name, prefix = rnd.choice(names), rnd.choice([None, "p"])
+            with lockutils.lock(name, prefix, external=True,
+                                lock_path=rnd.choice(spellings)):
+                file = prefix + "-" + name if prefix else name
+                marker = os.path.join(state, file + ".in")
+                try:
+                    fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                except FileExistsError:
+                    errors.append(file)
+                    continue
+                count = os.path.join(state, file + ".n")
+                try:
+                    with open(count) as f:
+                        value = int(f.read())
+                except FileNotFoundError:
+                    value = 0
+                time.sleep(0)
+                with open(count, "w") as f:
+                    f.write(str(value + 1))
+                os.close(fd)
+                os.unlink(marker)
+                counts[file] = counts.get(file, 0) + 1
+            if rnd.random() < 0.05:
+                lockutils.remove_external_lock_file(
+                    name, prefix, lock_path=lock_path)
+            if rnd.random() < 0.02:
+                lockutils._core.set_lock_file_cache_size(rnd.randrange(4))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(3)]
+    print("READY", flush=True)
+    sys.stdin.readline()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    print(repr(counts))
+"""
+
+
+@pytest.mark.parametrize("kinds", [["c", "c", "py"], ["py", "py", "c"]],
+                         ids=["c", "py"])
+def test_names_cycled_by_threads_and_processes_stay_exclusive(
+        run_together, tmp_path, monkeypatch, kinds):
+    # Several processes of three threads each lock hundreds of names under
+    # several spellings of one lock path (and the configured one), remove
+    # lock files and resize the descriptor cache meanwhile; every update
+    # of a name's counter must be exclusive (a second holder fails the
+    # marker's O_EXCL create, a lost update shows in the count).
+    lock_path, state = tmp_path / "locks", tmp_path / "state"
+    lock_path.mkdir()
+    state.mkdir()
+    monkeypatch.setenv("OSLO_LOCK_PATH", str(lock_path))
+    outputs = run_together([
+        (kind, CYCLING_WORKER, [kind, lock_path, state, 0.8, i])
+        for i, kind in enumerate(kinds)])
+    total: dict[str, int] = {}
+    for out in outputs:
+        for file, n in ast.literal_eval(out.strip()).items():
+            total[file] = total.get(file, 0) + n
+    assert len(total) > 100
+    assert {f: (state / (f + ".n")).read_text() for f in total} == {
+        f: str(n) for f, n in total.items()}
