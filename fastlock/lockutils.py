@@ -791,9 +791,9 @@ def _plain_external(
     # ExternalLock, unless oslo would do something observable on every
     # call here: a test patched external_lock or InterProcessLock (oslo
     # calls them), or fasteners' lock-file chatter is logged; None then
-    # (and for a name, prefix or path not a str), for _Lock.  The option values come from
-    # oslo.config's own cache when it has them (see _config.option): an
-    # attribute lookup would cost a tenth of the lock.
+    # (and for a name, prefix or path not a str), for _Lock.  The option
+    # values come from oslo.config's own cache when it has them (see
+    # _config.option): an attribute lookup would cost a tenth of the lock.
     try:
         values = CONF._ConfigOpts__cache
         disabled = values[_DISABLED_KEY]
