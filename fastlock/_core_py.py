@@ -2035,6 +2035,7 @@ def _cached_external(
         return None
     if values[b.disabled_key]:
         return b.default.get(name)
+    key: tuple[Any, ...]
     if lock_path:
         key = (name, lock_file_prefix, lock_path)
     else:
