@@ -309,6 +309,8 @@ cdef class _FairTable:
             owner = sem._owners[0]
             if (live is None) is (_root(owner) is root):
                 sem._owners[0] = gone if live is None else live
+                # The release looks the new owner's list up (_drop_owner).
+                sem._names = None
                 if sem._name is not _UNNAMED:
                     names = _held.get(owner)
                     if names is not None and sem._name in names:

@@ -163,6 +163,7 @@ def _after_fork_in_child():
     for registry in _live_registries():
         registry._guard = _allocate_lock()  # a vanished thread's, maybe
     _forget_fair_threads_but(root)  # first: it reads the owners
+    _held_forget_last()
     for owner in [o for o in _held if _root(o) is not root]:
         del _held[owner]
     woken = []

@@ -52,6 +52,9 @@ cdef class Semaphore:
     # Holder bookkeeping of named semaphores, for lock_table().
     cdef double _since
     cdef unsigned long _thread
+    # The holder's held_locks() list while a one-permit semaphore is held:
+    # the release drops the name without looking the holder up.
+    cdef list _names
     cdef Py_ssize_t _acquired
     cdef _LockStats _stats
 

@@ -355,9 +355,12 @@ cdef class Semaphore:
         return self._value == self._initial and not self._owners
 
     cdef int _own(self, object owner) except -1:
+        cdef list names
         self._owners.append(owner)
         if self._name is not _UNNAMED:
-            _held_push(owner, self._name)
+            names = _held_push(owner, self._name)
+            if self._initial == 1:  # one holder: see _drop_owner
+                self._names = names
             # Named semaphores hold one permit: one holder, one time.
             self._since = _coarse_now()
             self._thread = PyThread_get_thread_ident()
@@ -384,9 +387,20 @@ cdef class Semaphore:
     cdef object _drop_owner(self, Py_ssize_t i):
         global _last_hold, _last_wait
         cdef _LockStats stats
-        owner = self._owners.pop(i)
+        cdef list owners = self._owners
+        cdef list names
+        if i == len(owners) - 1:
+            owner = owners.pop()  # inlined, pop(i) is a call
+        else:
+            owner = owners.pop(i)
         if self._name is not _UNNAMED:
-            _held_remove(owner, self._name)
+            names = self._names
+            if names is not None:
+                # One permit: the list is the one holder's (see _held_push).
+                self._names = None
+                _held_drop(names, self._name)
+            else:
+                _held_remove(owner, self._name)
             _last_hold = _coarse_now() - self._since
             _last_wait = 0
             stats = self._stats
