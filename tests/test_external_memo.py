@@ -8,6 +8,7 @@ import ast
 import os
 
 import pytest
+from _counter import CRITICAL, check_counts
 
 GROUP = "oslo_concurrency"
 
@@ -105,7 +106,7 @@ def test_a_str_subclass_equal_to_another_name_locks_its_own_file(
         assert os.listdir(lock_path) == [str.__str__(second)]
 
 
-CYCLING_WORKER = """
+CYCLING_WORKER = CRITICAL + """
     import os, random, sys, threading, time
     kind, lock_path, state, seconds, seed = sys.argv[1:6]
     from fastlock import lockutils
@@ -126,23 +127,11 @@ CYCLING_WORKER = """
             with lockutils.lock(name, prefix, external=True,
                                 lock_path=rnd.choice(spellings)):
                 file = prefix + "-" + name if prefix else name
-                marker = os.path.join(state, file + ".in")
                 try:
-                    fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                except FileExistsError:
+                    critical(state, file, time.sleep)
+                except FileExistsError:  # a second holder inside
                     errors.append(file)
                     continue
-                count = os.path.join(state, file + ".n")
-                try:
-                    with open(count) as f:
-                        value = int(f.read())
-                except FileNotFoundError:
-                    value = 0
-                time.sleep(0)
-                with open(count, "w") as f:
-                    f.write(str(value + 1))
-                os.close(fd)
-                os.unlink(marker)
                 counts[file] = counts.get(file, 0) + 1
             if rnd.random() < 0.05:
                 lockutils.remove_external_lock_file(
@@ -183,5 +172,6 @@ def test_names_cycled_by_threads_and_processes_stay_exclusive(
         for file, n in ast.literal_eval(out.strip()).items():
             total[file] = total.get(file, 0) + n
     assert len(total) > 100
-    assert {f: (state / (f + ".n")).read_text() for f in total} == {
+    assert {f: (state / (f + ".count")).read_text() for f in total} == {
         f: str(n) for f, n in total.items()}
+    check_counts(state, sum(total.values()))
