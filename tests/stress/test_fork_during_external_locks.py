@@ -17,7 +17,8 @@ import json
 from _counter import CRITICAL, check_counts
 
 WORKER = """
-    import json, os, random, signal, sys, threading, time, traceback
+    import faulthandler, json, os, random, signal, sys, threading, time
+    import traceback
     lock_path, work, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
     from fastlock import lockutils
     state = {"child": 0, "acquisitions": 0, "critical": False}
@@ -33,6 +34,13 @@ WORKER = """
             return
         state["child"] = time.monotonic() + 0.2  # lock for a while, exit
         state["acquisitions"] = 0
+        # What a failed child did, for the parent's report: its exception,
+        # or where its threads stood if it hangs.
+        state["errors"] = open(error_file(os.getpid()), "w")
+        faulthandler.dump_traceback_later(20, file=state["errors"])
+
+    def error_file(pid):
+        return os.path.join(work, "%d.err" % pid)
 
 """ + CRITICAL + """
 
@@ -77,26 +85,32 @@ WORKER = """
             loop(time.monotonic() + 0.5, random.Random())
         code = 0
     except BaseException:
-        traceback.print_exc()
+        traceback.print_exc(file=state.get("errors", sys.stderr))
     if state["child"]:
+        state["errors"].close()
         finish()
         os._exit(code)
     signal.setitimer(signal.ITIMER_REAL, 0)
     other.join()
     finish()
-    failed = 0
+    failed, errors = 0, []
     for pid in children:
         for _ in range(600):  # 30 s for each
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
-                failed += os.waitstatus_to_exitcode(status) != 0
+                code = os.waitstatus_to_exitcode(status)
                 break
             time.sleep(0.05)
         else:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+            code = "hung"
+        if code != 0:
             failed += 1
-    print(json.dumps({"children": len(children), "failed": failed}))
+            with open(error_file(pid)) as f:
+                errors.append("child %d: %s\\n%s" % (pid, code, f.read()))
+    print(json.dumps({"children": len(children), "failed": failed,
+                      "errors": errors}))
 """
 
 
