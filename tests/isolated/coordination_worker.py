@@ -20,8 +20,12 @@ def bump(path: str) -> None:
     with open(path) as f:
         value = int(f.read() or 0)
     time.sleep(0.001)  # let another process in, if the lock does not
-    with open(path, 'w') as f:
+    # Write aside and rename: unlocked writers then lose updates but never
+    # interleave their bytes ("1000" overwritten by "99" reads "9900").
+    scratch = '%s.%d' % (path, os.getpid())
+    with open(scratch, 'w') as f:
         f.write(str(value + 1))
+    os.replace(scratch, path)
 
 
 def main() -> int:
