@@ -120,6 +120,13 @@ def held_locks() -> list[Any]:
 # global (tests shorten it), read only by waits with a timeout.
 _LONGEST_PARK = 86400.0
 
+# The waiters in park() now.  This core's releases have switch points
+# between signalling a waiter and waking it, and a fork from a signal
+# handler there leaves the child a waiter signalled by a thread that is
+# gone: its wake-up is owed (see _after_fork_in_child).  The compiled core
+# runs from the one to the other without a switch point.
+_parked: set[_Waiter] = set()
+
 
 def _check_timeout(blocking: bool, timeout: float | None) -> float | None:
     if timeout is None:
@@ -309,6 +316,13 @@ class _Waiter:
         whether a wake() was consumed (the caller clears ``signalled``)."""
         if timeout is not None and timeout > _LONGEST_PARK:
             timeout = _LONGEST_PARK  # parked again until the deadline
+        _parked.add(self)
+        try:
+            return self._park(timeout)
+        finally:
+            _parked.discard(self)
+
+    def _park(self, timeout: float | None) -> bool:
         if self.lock is not None:
             return bool(
                 self.lock.acquire(True, -1 if timeout is None else timeout))
@@ -912,10 +926,16 @@ def _after_fork_in_child() -> None:
     in the child forever.  Locks of the forking thread (and of the green
     threads of its hub, which live on in the child) stay as they were.
     """
-    global _guard, _fair_guard
+    global _guard, _fair_guard, _parked
     _guard = _allocate_lock()  # may have been held by a vanished thread
     _fair_guard = _allocate_lock()
     root = _root(_getcurrent())
+    _parked = {w for w in _parked if _root(w.glet) is root}
+    # Signalled, perhaps by a vanished thread that never woke them.  A
+    # wake-up given twice is only a spurious one (a native waiter's lock
+    # still held means none is on its way).
+    owed = [w for w in _parked if w.signalled
+            and (w.lock is None or w.lock.locked())]
     woken = []
     with _guard:
         for ref in list(_fair_tables):  # first: they read the owners
@@ -928,7 +948,7 @@ def _after_fork_in_child() -> None:
             for sem in list(registry._entries.values()):
                 woken.extend(sem._forget_threads_but(root))
     error: BaseException | None = None
-    for waiter in woken:
+    for waiter in owed + woken:
         try:
             waiter.wake()
         except BaseException as exc:  # the waiter is resumed all the same
@@ -938,7 +958,27 @@ def _after_fork_in_child() -> None:
         raise error
 
 
-_os.register_at_fork(after_in_child=_after_fork_in_child)
+def _before_fork() -> None:
+    # Wait for the other threads to leave their guarded sections: forked
+    # in the middle of one, the child would get its half-made changes (a
+    # permit disowned and never handed on, left to nobody).  Bounded: a
+    # fork from a signal handler inside this core's own guarded code (the
+    # forking thread holds the guard) cannot wait for itself.
+    global _fork_guards
+    _fork_guards = [g for g in (_guard, _fair_guard)
+                    if g.acquire(True, _FORK_WAIT)]
+
+
+def _after_fork_in_parent() -> None:
+    for guard in reversed(_fork_guards):
+        guard.release()
+
+
+_FORK_WAIT = 1.0
+_fork_guards: list[Any] = []
+_os.register_at_fork(before=_before_fork,
+                     after_in_parent=_after_fork_in_parent,
+                     after_in_child=_after_fork_in_child)
 
 
 # -- external locks ---------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import pytest
 
@@ -214,3 +215,63 @@ def test_child_releases_with_metrics_registered(lockutils):
     finally:
         metrics.unregister()
     assert status == 0
+
+
+@pytest.mark.parametrize("fair", [True, False], ids=["granted", "woken"])
+def test_child_gets_the_wake_up_a_vanished_releaser_owed(
+        impl_name, impl, monkeypatch, fair):
+    # The main thread waits; another thread releases, signals it and is
+    # cut before waking it, as a fork from a signal handler cuts a thread
+    # at any switch point.  The child's waiter must still be woken: before,
+    # it slept until its timeout (or forever without one).
+    if impl_name == "c":
+        pytest.skip("the compiled core's release has no switch point "
+                    "between signalling a waiter and waking it")
+    sem = impl.Semaphore(1, fair=fair)
+    stalled, leave = threading.Event(), threading.Event()
+    wake = impl.Semaphore._wake
+
+    def cut_before_waking(self, waiter):
+        if waiter is not None and threading.current_thread() is releaser:
+            stalled.set()
+            leave.wait(30)
+        wake(self, waiter)
+
+    monkeypatch.setattr(impl.Semaphore, "_wake", cut_before_waking)
+
+    def release_to_main():
+        sem.acquire()
+        while sem.waiting == 0:
+            threading.Event().wait(0.001)
+        sem.release()
+
+    parent, children = os.getpid(), []
+
+    def fork_once_stalled(signum, frame):
+        if stalled.is_set() and not children and os.getpid() == parent:
+            children.append(os.fork())
+            if children[0]:
+                leave.set()  # the parent's releaser goes on
+
+    releaser = threading.Thread(target=release_to_main)
+    previous = signal.signal(signal.SIGALRM, fork_once_stalled)
+    signal.setitimer(signal.ITIMER_REAL, 0.01, 0.01)
+    try:
+        releaser.start()
+        while sem.value:  # until the releaser holds it
+            threading.Event().wait(0.001)
+        started = time.monotonic()
+        got = sem.acquire(timeout=5)
+        if os.getpid() != parent:  # pragma: no cover - the child
+            os._exit(0 if got and time.monotonic() - started < 4 else 1)
+    finally:
+        if os.getpid() == parent:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            leave.set()
+            releaser.join(10)
+    assert got  # the parent's waiter, woken once the releaser goes on
+    sem.release()
+    [child] = children
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

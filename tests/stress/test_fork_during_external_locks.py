@@ -20,13 +20,29 @@ WORKER = """
     import faulthandler, json, os, random, signal, sys, threading, time
     import traceback
     lock_path, work, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    import fastlock
     from fastlock import lockutils
     state = {"child": 0, "acquisitions": 0, "critical": False}
     children = []
     count_lock = threading.Lock()
 
+    twin = (sys.modules["fastlock._core_py"]
+            if fastlock.IMPLEMENTATION == "py" else None)
+
+    def inside_twins_guard(frame):
+        # The twin's guarded sections are bytecode, where this handler
+        # may run: a fork there gives the child the half-made changes of
+        # the forking thread itself (as with any pure-Python lock).
+        if twin is None or not twin._guard.locked():
+            return False
+        while frame is not None:
+            if frame.f_code.co_filename == twin.__file__:
+                return True
+            frame = frame.f_back
+        return False
+
     def fork_now(signum, frame):
-        if state["child"] or state["critical"]:
+        if state["child"] or state["critical"] or inside_twins_guard(frame):
             return
         pid = os.fork()
         if pid:
@@ -123,7 +139,8 @@ def test_forks_at_any_point_of_external_locking(
                                                 stress_seconds])],
                          timeout=stress_seconds + 120)
     result = json.loads(out.strip().splitlines()[-1])
-    assert result["children"] >= 5 and result["failed"] == 0, result
+    assert result["children"] >= 5, result
+    assert result["failed"] == 0, "\n".join(result["errors"])
     acquisitions = sum(int(p.read_text()) for p in work.glob("*.acq"))
     assert len(list(work.glob("*.acq"))) == result["children"] + 1
     check_counts(work, acquisitions)
