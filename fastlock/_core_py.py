@@ -61,8 +61,8 @@ _guard = _allocate_lock()
 # times 0.05 ms beyond, plus the thread switches.  An event trace of the
 # earlier limits (0.1 ms, fifty, 0.5 ms) at 8 threads showed strict turns
 # of 0.5 ms: the 8th waiter waited 3.5-4 ms, 2-4x threading.Lock's; these
-# limits bring the longest wait under threading.Lock's at 2-128 threads
-# and keep the throughput above it (docs/benchmarks.md).  Shorter limits
+# limits about halve the longest wait at 8-128 threads and keep the
+# throughput above threading.Lock's (docs/benchmarks.md).  Shorter limits
 # cost throughput, as each hand-over costs a thread switch.
 HAND_OFF_AFTER = 0.00005
 _SHORT_QUEUE = 10
