@@ -939,6 +939,7 @@ def _after_fork_in_child() -> None:
     global _guard, _fair_guard, _parked
     _guard = _allocate_lock()  # may have been held by a vanished thread
     _fair_guard = _allocate_lock()
+    _fork_guards.clear()  # the old guards, replaced
     root = _root(_getcurrent())
     _parked = {w for w in _parked if _root(w.glet) is root}
     # Signalled, perhaps by a vanished thread that never woke them.  A
@@ -974,18 +975,18 @@ def _before_fork() -> None:
     # permit disowned and never handed on, left to nobody).  Bounded: a
     # fork from a signal handler inside this core's own guarded code (the
     # forking thread holds the guard) cannot wait for itself.
-    global _fork_guards
-    _fork_guards = [g for g in (_guard, _fair_guard)
-                    if g.acquire(True, _FORK_WAIT)]
+    # A stack: a signal handler may fork again inside these hooks.
+    _fork_guards.append([g for g in (_guard, _fair_guard)
+                         if g.acquire(True, _FORK_WAIT)])
 
 
 def _after_fork_in_parent() -> None:
-    for guard in reversed(_fork_guards):
+    for guard in reversed(_fork_guards.pop()):
         guard.release()
 
 
 _FORK_WAIT = 1.0
-_fork_guards: list[Any] = []
+_fork_guards: list[list[Any]] = []
 _os.register_at_fork(before=_before_fork,
                      after_in_parent=_after_fork_in_parent,
                      after_in_child=_after_fork_in_child)

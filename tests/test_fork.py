@@ -217,6 +217,7 @@ def test_child_releases_with_metrics_registered(lockutils):
     assert status == 0
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("fair", [True, False], ids=["granted", "woken"])
 def test_child_gets_the_wake_up_a_vanished_releaser_owed(
         impl_name, impl, monkeypatch, fair):
@@ -245,12 +246,14 @@ def test_child_gets_the_wake_up_a_vanished_releaser_owed(
             threading.Event().wait(0.001)
         sem.release()
 
-    parent, children = os.getpid(), []
+    parent, children, forked = os.getpid(), [], []
 
     def fork_once_stalled(signum, frame):
-        if stalled.is_set() and not children and os.getpid() == parent:
-            children.append(os.fork())
-            if children[0]:
+        if stalled.is_set() and not forked and os.getpid() == parent:
+            forked.append(True)  # first: the handler may run again in fork
+            pid = os.fork()
+            if pid:
+                children.append(pid)
                 leave.set()  # the parent's releaser goes on
 
     releaser = threading.Thread(target=release_to_main)
