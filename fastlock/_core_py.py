@@ -56,27 +56,22 @@ _guard = _allocate_lock()
 # release hands the permit to it (and the least time between two such
 # hand-overs) while _SHORT_QUEUE or more wait; with fewer, up to
 # _SHORT_QUEUE times as long, but never longer than _LONGEST_LIMIT (see
-# Semaphore._starving).  N native waiters are so all served within about
-# 0.5 ms while fewer than ten wait (a lone one within 0.25 ms), and N
-# times 0.05 ms beyond, plus the thread switches.  An event trace of the
-# earlier limits (0.1 ms, fifty, 0.5 ms) at 8 threads showed strict turns
-# of 0.5 ms: the 8th waiter waited 3.5-4 ms, 2-4x threading.Lock's; these
-# limits about halve the longest wait at 8-128 threads and keep the
-# throughput above threading.Lock's (docs/benchmarks.md).  Shorter limits
-# cost throughput, as each hand-over costs a thread switch.
-HAND_OFF_AFTER = 0.00005
-_SHORT_QUEUE = 10
+# Semaphore._starving).  N waiters are so all served within about 5 ms
+# while fewer than fifty wait (a lone one within 0.5 ms), and N times
+# 0.1 ms beyond, plus the thread switches: some 15-40 ms for 128 threads
+# on one lock, where threading.Lock lets one wait 14 ms on an idle 2-core
+# machine and 100-200 ms on a loaded one (bench/scaling.py).  Shorter
+# limits cost throughput, as each hand-over costs a thread switch (0.05 ms
+# for long queues took a fifth to a third of it, and under load left
+# 0.7x threading.Lock's at 8 threads).
+HAND_OFF_AFTER = 0.0001
+_SHORT_QUEUE = 50
 # No limit comes near the GIL's 5 ms switch interval: a woken waiter asks
 # for the GIL at once, and one left asking for 5 ms forces the running
 # thread off it wherever it is, maybe before it queued for its next turn,
 # which made a lone waiter with a 5 ms limit wait 10 ms where
 # threading.Lock's waits 1 ms.
-_LONGEST_LIMIT = 0.00025
-# The same three for an oldest waiter that is a green thread: handing a
-# permit to one is a switch of its hub, with no GIL to win, and eventlet's
-# own Semaphore takes 0.71x the time of 10 green threads with these,
-# 0.83-1.08x with the native ones.
-_GREEN_LIMITS = (0.0001, 50, 0.0005)
+_LONGEST_LIMIT = 0.0005
 
 # Semaphores that somebody holds: strong references, see Semaphore._own.
 _busy: set[Any] = set()
@@ -394,14 +389,12 @@ class Semaphore:
     default) a release frees the permit and wakes the oldest waiter
     unless a woken one has yet to run, so the running thread may take the
     permit again at once (no lock convoy under the GIL); but once the
-    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds (up to ten
-    times that while fewer than ten wait, but never more than 0.25 ms)
+    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds (up to fifty
+    times that while fewer than fifty wait, but never more than 0.5 ms)
     and no permit was handed over for as long, the release hands the
     permit to it.  A wait is so bounded by about the queue's length times
-    its limit: 0.25 ms for a lone waiter, 0.5 ms for a queue under ten,
-    the queue's length times :data:`HAND_OFF_AFTER` beyond.  A green
-    oldest waiter has twice the limits and up to fifty times the first
-    while fewer than fifty wait: a hand-over to it costs a hub switch.
+    its limit: 0.5 ms for a lone waiter, 5 ms for a queue under fifty, the
+    queue's length times :data:`HAND_OFF_AFTER` beyond.
 
     A semaphore made by a :class:`Registry` has a ``name``; acquiring it
     adds the name to the caller's :func:`held_locks` list.
@@ -699,11 +692,8 @@ class Semaphore:
         # with many waiters all of them have waited long.  The limit grows
         # as the queue shortens, up to _LONGEST_LIMIT: a short queue is
         # served in time anyway, and fewer switches leave more throughput.
-        if waiters[0].hub is None:
-            after, short, longest = HAND_OFF_AFTER, _SHORT_QUEUE, _LONGEST_LIMIT
-        else:
-            after, short, longest = _GREEN_LIMITS
-        limit = min(longest, after * max(1, short // len(waiters)))
+        limit = min(_LONGEST_LIMIT,
+                    HAND_OFF_AFTER * max(1, _SHORT_QUEUE // len(waiters)))
         now = _monotonic()
         if (now - waiters[0].since < limit
                 or now - self._handed_at < limit):

@@ -137,7 +137,7 @@ def test_release_hands_over_to_a_waiter_that_waited_long(
 def test_no_hand_off_limit_nears_the_gil_switch_interval(
         impl, no_forced_switch, queued):
     # Whatever the queue's length, the oldest waiter is handed the permit
-    # once it has waited 0.25 ms (the longest limit).  A limit near the
+    # once it has waited 0.5 ms (the longest limit).  A limit near the
     # GIL's 5 ms switch interval let a woken waiter force the barging
     # thread off the GIL, which doubled the waits.
     sem = impl.Semaphore(fair=False)
@@ -154,7 +154,7 @@ def test_no_hand_off_limit_nears_the_gil_switch_interval(
         threads[-1].start()
         while sem.waiting <= i:  # queued in this order
             time.sleep(0.0005)
-    time.sleep(0.0003)
+    time.sleep(0.0006)
     sem.release()
     # Handed over before any waiter runs (the switch interval is huge):
     # a barging acquire fails.
@@ -163,7 +163,7 @@ def test_no_hand_off_limit_nears_the_gil_switch_interval(
         sem.release()  # let the waiters finish before failing
     for t in threads:
         t.join(10)
-    assert not barged, "no hand-over after %d waiters waited 0.3 ms" % queued
+    assert not barged, "no hand-over after %d waiters waited 0.6 ms" % queued
     assert order[0] == 0, "the permit went to a younger waiter"
     assert sorted(order) == list(range(queued))
     assert (sem.value, sem.waiting) == (1, 0)

@@ -39,14 +39,10 @@ _LONGEST_PARK = 86400.0
 cdef object _UNNAMED = object()
 
 # See _core_py.HAND_OFF_AFTER.
-HAND_OFF_AFTER = 0.00005
+HAND_OFF_AFTER = 0.0001
 cdef double _HAND_OFF_AFTER = HAND_OFF_AFTER
-cdef Py_ssize_t _SHORT_QUEUE = 10  # see _core_py._SHORT_QUEUE
-cdef double _LONGEST_LIMIT = 0.00025  # see _core_py._LONGEST_LIMIT
-# See _core_py._GREEN_LIMITS.
-cdef double _GREEN_HAND_OFF_AFTER = 0.0001
-cdef Py_ssize_t _GREEN_SHORT_QUEUE = 50
-cdef double _GREEN_LONGEST_LIMIT = 0.0005
+cdef Py_ssize_t _SHORT_QUEUE = 50  # see _core_py._SHORT_QUEUE
+cdef double _LONGEST_LIMIT = 0.0005  # see _core_py._LONGEST_LIMIT
 
 
 cdef inline double _now() noexcept:
@@ -293,14 +289,12 @@ cdef class Semaphore:
     default) a release frees the permit and wakes the oldest waiter
     unless a woken one has yet to run, so the running thread may take the
     permit again at once (no lock convoy under the GIL); but once the
-    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds (up to ten
-    times that while fewer than ten wait, but never more than 0.25 ms)
+    oldest waiter has waited :data:`HAND_OFF_AFTER` seconds (up to fifty
+    times that while fewer than fifty wait, but never more than 0.5 ms)
     and no permit was handed over for as long, the release hands the
     permit to it.  A wait is so bounded by about the queue's length times
-    its limit: 0.25 ms for a lone waiter, 0.5 ms for a queue under ten,
-    the queue's length times :data:`HAND_OFF_AFTER` beyond.  A green
-    oldest waiter has twice the limits and up to fifty times the first
-    while fewer than fifty wait: a hand-over to it costs a hub switch.
+    its limit: 0.5 ms for a lone waiter, 5 ms for a queue under fifty, the
+    queue's length times :data:`HAND_OFF_AFTER` beyond.
 
     A semaphore made by a :class:`Registry` has a ``name``; acquiring it
     adds the name to the caller's :func:`held_locks` list.
@@ -492,19 +486,13 @@ cdef class Semaphore:
 
     cdef bint _starving(self, object waiters) except -1:
         # See _core_py.Semaphore._starving.
-        cdef _Waiter oldest = <_Waiter>waiters[0]
         cdef Py_ssize_t queued = len(waiters)
-        cdef double after = _HAND_OFF_AFTER, longest = _LONGEST_LIMIT
-        cdef Py_ssize_t short_queue = _SHORT_QUEUE  # "short" is C's
-        if oldest.hub is not None:
-            after, longest = _GREEN_HAND_OFF_AFTER, _GREEN_LONGEST_LIMIT
-            short_queue = _GREEN_SHORT_QUEUE
-        cdef double limit = after * (
-            short_queue // queued if queued < short_queue else 1)
-        if limit > longest:
-            limit = longest
+        cdef double limit = _HAND_OFF_AFTER * (
+            _SHORT_QUEUE // queued if queued < _SHORT_QUEUE else 1)
+        if limit > _LONGEST_LIMIT:
+            limit = _LONGEST_LIMIT
         cdef double now = _now()
-        if (now - oldest.since < limit
+        if (now - (<_Waiter>waiters[0]).since < limit
                 or now - self._handed_at < limit):
             return False
         self._handed_at = now
