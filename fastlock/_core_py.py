@@ -715,6 +715,10 @@ class Semaphore:
             ) or None
             self._woken = sum(w.woken for w in self._waiters or ())
         woken = [self._hand_off() for _ in range(freed)]
+        # A vanished waiter may have been the one woken to take a free
+        # permit: wake those left in its place.
+        for _ in range(len(self._waiters or ())):
+            woken.append(self._wake_next())
         return [w for w in woken if w is not None]
 
     def release(self) -> None:
@@ -927,9 +931,19 @@ def _after_fork_in_child() -> None:
     threads of its hub, which live on in the child) stay as they were.
     """
     global _guard, _fair_guard, _parked
-    _guard = _allocate_lock()  # may have been held by a vanished thread
-    _fair_guard = _allocate_lock()
-    _fork_guards.clear()  # the old guards, replaced
+    # The guards _before_fork took are given back, not replaced: this
+    # thread may be blocked acquiring one below a signal handler that
+    # forked, and retries that very lock once the handler returns.  One
+    # still held was held by a vanished thread (or by this one, forking
+    # from a signal handler inside guarded code): replaced.
+    for guards in _fork_guards:
+        for guard in guards:
+            guard.release()
+    _fork_guards.clear()
+    if _guard.locked():
+        _guard = _allocate_lock()
+    if _fair_guard.locked():
+        _fair_guard = _allocate_lock()
     root = _root(_getcurrent())
     _parked = {w for w in _parked if _root(w.glet) is root}
     # Signalled, perhaps by a vanished thread that never woke them.  A
@@ -1859,9 +1873,10 @@ class _FairTable:
         # In a fork child, under _guard, before the semaphores forget the
         # vanished threads: those leave the readers, writers and pending
         # writers.  A reading group that goes on must hold its semaphore
-        # (its first reader may have vanished), one that ended must not
-        # (its first reader may be alive, but left before the others):
-        # the semaphore's owner becomes a member, or a vanished one.
+        # (its first reader may have vanished, in the group or after
+        # leaving it), one that ended must not (its first reader may be
+        # alive, but left before the others): the semaphore's owner
+        # becomes a member, or a vanished one.
         for sem, state in list(self.held.items()):
             gone = None
             if state.writer is not None and _root(state.writer) is not root:
@@ -1870,7 +1885,7 @@ class _FairTable:
             for reader in [r for r in readers or () if _root(r) is not root]:
                 gone = reader
                 del readers[reader]  # type: ignore[union-attr]
-            if gone is None or not sem._owners:
+            if not sem._owners:
                 continue
             live = state.writer
             if live is None and readers:
@@ -1879,7 +1894,7 @@ class _FairTable:
                 del self.held[sem]
             owner = sem._owners[0]
             if (live is None) is (_root(owner) is root):
-                sem._owners[0] = live or gone
+                sem._owners[0] = gone if live is None else live
                 if sem._name is not _UNNAMED:
                     names = _held.get(owner)
                     if names is not None and sem._name in names:

@@ -278,3 +278,150 @@ def test_child_gets_the_wake_up_a_vanished_releaser_owed(
     [child] = children
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_child_wakes_a_waiter_for_the_permit_a_vanished_one_was_woken_for(
+        lockutils):
+    # A release frees the permit and wakes the oldest waiter, of another
+    # thread, which has yet to run when a signal handler forks.  The
+    # child's own waiter, queued behind it, must be woken for the free
+    # permit: before, it slept until its timeout (forever without one).
+    sem = lockutils.internal_lock("woken-then-gone")
+    sem.acquire()  # for the handler to release, as another thread would
+    parent, children = os.getpid(), []
+
+    def starved():
+        sem.acquire()  # handed the permit the handler then releases
+
+    def woken():
+        with sem:
+            pass
+
+    def fork_when_all_wait(signum, frame):
+        if os.getpid() != parent or children:
+            return
+        if sem.waiting != 3:
+            signal.setitimer(signal.ITIMER_REAL, 0.01)
+            return
+        sem.release()  # the first waiter has starved: handed to it
+        sem.release()  # its permit, at once: freed, the second one woken
+        pid = os.fork()
+        children.append(pid)
+
+    threads = [threading.Thread(target=starved),
+               threading.Thread(target=woken)]
+    for i, t in enumerate(threads):
+        t.start()
+        while sem.waiting <= i:  # queued in this order
+            time.sleep(0.001)
+    time.sleep(0.01)  # longer than any hand-off limit
+    previous = signal.signal(signal.SIGALRM, fork_when_all_wait)
+    signal.setitimer(signal.ITIMER_REAL, 0.05)
+    try:
+        started = time.monotonic()
+        got = sem.acquire(timeout=3)
+        if os.getpid() != parent:  # pragma: no cover - the child
+            os._exit(0 if got and time.monotonic() - started < 2 else 1)
+    finally:
+        if os.getpid() == parent:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            for t in threads:
+                t.join(10)
+    assert got
+    sem.release()
+    assert (sem.value, sem.waiting) == (1, 0)
+    [child] = children
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_child_keeps_a_reading_group_whose_first_reader_left(lockutils):
+    # Another thread began the reading group (so holds its semaphore) and
+    # left it; this thread still reads when it forks.  In the child a
+    # writer must stay out, and the read lock must release.
+    rw = lockutils.internal_fair_lock("rw-left")
+    began, left = threading.Event(), threading.Event()
+
+    def first_reader():
+        rw.acquire_read_lock()
+        began.set()
+        left.wait(10)
+        rw.release_read_lock()
+
+    t = threading.Thread(target=first_reader)
+    t.start()
+    began.wait(10)
+    rw.acquire_read_lock()
+    left.set()
+    t.join(10)
+
+    def write(out, timeout):
+        if rw.acquire(timeout=timeout):
+            rw.release()
+            out.append(timeout)
+
+    def check():
+        out: list[float] = []
+        writer = threading.Thread(target=write, args=(out, 0.05))
+        writer.start()
+        writer.join(10)
+        assert out == [], "a writer got in while this thread reads"
+        rw.release_read_lock()
+        write(out, 1)
+        assert out == [1]
+
+    try:
+        assert _in_child(check) == 0
+    finally:
+        rw.release_read_lock()
+    assert rw.acquire(timeout=1)
+    rw.release()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_child_retrying_the_guard_a_fork_hook_took_gets_it(
+        impl_name, impl, lockutils):
+    # The main thread blocks on the twin's guard, which another thread
+    # holds; a signal handler forks meanwhile, so the fork hooks wait for
+    # that guard and take it.  Once the handler returns, the child's main
+    # thread retries that very lock: before, it waited forever.
+    if impl_name == "c":
+        pytest.skip("the compiled core has no guard: the GIL orders it")
+    lock = lockutils.internal_lock("guarded")
+    inside = threading.Event()
+    parent, children = os.getpid(), []
+
+    def in_guard():
+        with impl._guard:
+            inside.set()
+            time.sleep(0.3)
+
+    def fork(signum, frame):
+        if os.getpid() == parent and not children:
+            pid = os.fork()
+            children.append(pid)
+            if pid == 0:  # pragma: no cover - the child
+                signal.signal(signal.SIGALRM, signal.SIG_DFL)
+                signal.alarm(5)  # kills a child that hangs
+
+    t = threading.Thread(target=in_guard)
+    t.start()
+    inside.wait(10)
+    previous = signal.signal(signal.SIGALRM, fork)
+    signal.setitimer(signal.ITIMER_REAL, 0.05)
+    try:
+        with lock:  # blocks on the guard; the handler forks meanwhile
+            pass
+        if os.getpid() != parent:  # pragma: no cover - the child
+            os._exit(0)
+    finally:
+        if os.getpid() == parent:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            t.join(10)
+    [child] = children
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

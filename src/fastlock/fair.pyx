@@ -281,9 +281,10 @@ cdef class _FairTable:
         # In a fork child, before the semaphores forget the vanished
         # threads: those leave the readers, writers and pending writers.
         # A reading group that goes on must hold its semaphore (its first
-        # reader may have vanished), one that ended must not (its first
-        # reader may be alive, but left before the others): the
-        # semaphore's owner becomes a member, or a vanished one.
+        # reader may have vanished, in the group or after leaving it), one
+        # that ended must not (its first reader may be alive, but left
+        # before the others): the semaphore's owner becomes a member, or a
+        # vanished one.
         cdef _FairState state
         cdef Semaphore sem
         for key, value in list(self.held.items()):
@@ -299,7 +300,7 @@ cdef class _FairTable:
                                if _root(r) is not root]:
                     gone = reader
                     del state.readers[reader]
-            if gone is None or not sem._owners:
+            if not sem._owners:
                 continue
             live = state.writer
             if live is None and state.readers:

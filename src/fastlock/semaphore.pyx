@@ -624,6 +624,10 @@ cdef class Semaphore:
             if not self._waiters:
                 self._waiters = None
         woken = [self._hand_off() for _ in range(freed)]
+        # A vanished waiter may have been the one woken to take a free
+        # permit: wake those left in its place.
+        for _ in range(0 if self._waiters is None else len(self._waiters)):
+            woken.append(self._wake_next())
         return [w for w in woken if w is not None]
 
     def release(self):
