@@ -30,6 +30,28 @@ def _in_child(check, then=lambda: None):
     return os.waitstatus_to_exitcode(status)
 
 
+def _acquire_while_a_handler_forks(sem, handler, timeout, done):
+    """Acquire *sem* (waiting up to *timeout* s) while SIGALRM runs
+    *handler* every 10 ms.  A child the handler forked exits: 0 if it got
+    *sem* a second or more before its timeout, else 1.  The parent calls
+    *done()* and returns whether it got *sem*."""
+    parent = os.getpid()
+    previous = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, 0.01, 0.01)
+    try:
+        started = time.monotonic()
+        got = sem.acquire(timeout=timeout)
+        if os.getpid() != parent:  # pragma: no cover - the child
+            waited = time.monotonic() - started
+            os._exit(0 if got and waited < timeout - 1 else 1)
+    finally:
+        if os.getpid() == parent:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            done()
+    return got
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_child_can_take_locks_held_by_other_threads(lockutils):
     taken = threading.Event()
@@ -256,23 +278,15 @@ def test_child_gets_the_wake_up_a_vanished_releaser_owed(
                 children.append(pid)
                 leave.set()  # the parent's releaser goes on
 
+    def done():
+        leave.set()
+        releaser.join(10)
+
     releaser = threading.Thread(target=release_to_main)
-    previous = signal.signal(signal.SIGALRM, fork_once_stalled)
-    signal.setitimer(signal.ITIMER_REAL, 0.01, 0.01)
-    try:
-        releaser.start()
-        while sem.value:  # until the releaser holds it
-            threading.Event().wait(0.001)
-        started = time.monotonic()
-        got = sem.acquire(timeout=5)
-        if os.getpid() != parent:  # pragma: no cover - the child
-            os._exit(0 if got and time.monotonic() - started < 4 else 1)
-    finally:
-        if os.getpid() == parent:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-            leave.set()
-            releaser.join(10)
+    releaser.start()
+    while sem.value:  # until the releaser holds it
+        threading.Event().wait(0.001)
+    got = _acquire_while_a_handler_forks(sem, fork_once_stalled, 5, done)
     assert got  # the parent's waiter, woken once the releaser goes on
     sem.release()
     [child] = children
@@ -302,8 +316,7 @@ def test_child_wakes_a_waiter_for_the_permit_a_vanished_one_was_woken_for(
         if os.getpid() != parent or children:
             return
         if sem.waiting != 3:
-            signal.setitimer(signal.ITIMER_REAL, 0.01)
-            return
+            return  # the next alarm asks again
         sem.release()  # the first waiter has starved: handed to it
         sem.release()  # its permit, at once: freed, the second one woken
         pid = os.fork()
@@ -316,19 +329,8 @@ def test_child_wakes_a_waiter_for_the_permit_a_vanished_one_was_woken_for(
         while sem.waiting <= i:  # queued in this order
             time.sleep(0.001)
     time.sleep(0.01)  # longer than any hand-off limit
-    previous = signal.signal(signal.SIGALRM, fork_when_all_wait)
-    signal.setitimer(signal.ITIMER_REAL, 0.05)
-    try:
-        started = time.monotonic()
-        got = sem.acquire(timeout=3)
-        if os.getpid() != parent:  # pragma: no cover - the child
-            os._exit(0 if got and time.monotonic() - started < 2 else 1)
-    finally:
-        if os.getpid() == parent:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-            for t in threads:
-                t.join(10)
+    got = _acquire_while_a_handler_forks(
+        sem, fork_when_all_wait, 3, lambda: [t.join(10) for t in threads])
     assert got
     sem.release()
     assert (sem.value, sem.waiting) == (1, 0)
