@@ -303,7 +303,7 @@ def test_child_wakes_a_waiter_for_the_permit_a_vanished_one_was_woken_for(
     # permit: before, it slept until its timeout (forever without one).
     sem = lockutils.internal_lock("woken-then-gone")
     sem.acquire()  # for the handler to release, as another thread would
-    parent, children = os.getpid(), []
+    parent, children, forked = os.getpid(), [], []
 
     def starved():
         sem.acquire()  # handed the permit the handler then releases
@@ -313,14 +313,14 @@ def test_child_wakes_a_waiter_for_the_permit_a_vanished_one_was_woken_for(
             pass
 
     def fork_when_all_wait(signum, frame):
-        if os.getpid() != parent or children:
+        if os.getpid() != parent or forked:
             return
         if sem.waiting != 3:
             return  # the next alarm asks again
         sem.release()  # the first waiter has starved: handed to it
         sem.release()  # its permit, at once: freed, the second one woken
-        pid = os.fork()
-        children.append(pid)
+        forked.append(True)  # first: the handler may run again in fork
+        children.append(os.fork())
 
     threads = [threading.Thread(target=starved),
                threading.Thread(target=woken)]
@@ -394,7 +394,7 @@ def test_child_retrying_the_guard_a_fork_hook_took_gets_it(
         pytest.skip("the compiled core has no guard: the GIL orders it")
     lock = lockutils.internal_lock("guarded")
     inside = threading.Event()
-    parent, children = os.getpid(), []
+    parent, children, forked = os.getpid(), [], []
 
     def in_guard():
         with impl._guard:
@@ -402,7 +402,8 @@ def test_child_retrying_the_guard_a_fork_hook_took_gets_it(
             time.sleep(0.3)
 
     def fork(signum, frame):
-        if os.getpid() == parent and not children:
+        if os.getpid() == parent and not forked:
+            forked.append(True)  # first: it runs again while fork waits
             pid = os.fork()
             children.append(pid)
             if pid == 0:  # pragma: no cover - the child
@@ -412,18 +413,9 @@ def test_child_retrying_the_guard_a_fork_hook_took_gets_it(
     t = threading.Thread(target=in_guard)
     t.start()
     inside.wait(10)
-    previous = signal.signal(signal.SIGALRM, fork)
-    signal.setitimer(signal.ITIMER_REAL, 0.05)
-    try:
-        with lock:  # blocks on the guard; the handler forks meanwhile
-            pass
-        if os.getpid() != parent:  # pragma: no cover - the child
-            os._exit(0)
-    finally:
-        if os.getpid() == parent:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-            t.join(10)
+    # The acquire blocks on the guard; the handler forks meanwhile.
+    assert _acquire_while_a_handler_forks(lock, fork, 3, lambda: t.join(10))
+    lock.release()
     [child] = children
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
