@@ -6,7 +6,7 @@ from typing_extensions import disjoint_base
 
 __all__ = [
     "HAND_OFF_AFTER", "ExternalLock", "FileLock", "Registry", "Semaphore",
-    "held_locks", "set_lock_file_cache_size",
+    "TryLock", "held_locks", "set_lock_file_cache_size",
 ]
 
 HAND_OFF_AFTER: float
@@ -65,6 +65,16 @@ class FileLock:
     def release(self, delete: bool = ...) -> None: ...
     def __enter__(self) -> FileLock: ...
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> bool: ...
+
+@disjoint_base
+class TryLock:
+    def __init__(
+        self, lock: Any, name: Any, blocking: bool, timeout: float | None,
+        args: tuple[Any, ...] | None = ...,
+    ) -> None: ...
+    def __enter__(self) -> Any: ...
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> bool: ...
+    def __call__(self, func: Any) -> Any: ...
 
 @disjoint_base
 class ExternalLock:

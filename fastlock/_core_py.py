@@ -27,7 +27,7 @@ import greenlet
 
 __all__ = [
     "HAND_OFF_AFTER", "ExternalLock", "FileLock", "Registry", "Semaphore",
-    "held_locks", "set_lock_file_cache_size",
+    "TryLock", "held_locks", "set_lock_file_cache_size",
 ]
 
 
@@ -2033,12 +2033,24 @@ def _fast_lock(
     """``lockutils.lock()``: what it returns in the plain cases, else what
     the Python ``lock()`` returns.  The facade installs it as ``lock``."""
     b = _bound
-    if not (
-        b is None
-        or blocking is not True
-        or timeout is not None
-        or (do_log and not _quiet(b))
-    ):
+    if b is None or (do_log and not _quiet(b)):
+        pass
+    elif blocking is not True or timeout is not None:
+        # Non-blocking or timed: a TryLock on the name's semaphore.
+        # (A timeout the Python code may refuse goes there for its error.)
+        if (blocking is False or blocking is True) and not (
+            fair or external
+        ) and (
+            timeout is None
+            or (blocking is True and type(timeout) in (float, int)
+                and timeout >= 0)
+        ):
+            sem = _plain_semaphore(b, name, semaphores)
+            if sem is not None:
+                return TryLock(sem, name, blocking, timeout, (
+                    name, lock_file_prefix, external, lock_path, do_log,
+                    semaphores, delay, fair, blocking))
+    else:
         if fair:
             if not external and semaphores is None:
                 table = _cached_fair(b)
@@ -2046,14 +2058,9 @@ def _fast_lock(
                     return table.writer(
                         name, lock_file_prefix, lock_path, do_log, delay)
         elif not external:
-            if semaphores is None:
-                return b.default.get(name)
-            # A Semaphores of this core (not a subclass, which may
-            # override get()): its semaphore, as the Python code gives.
-            if type(semaphores) is b.semaphores_type:
-                reg = semaphores._registry
-                if type(reg) is Registry:
-                    return reg.get(name)
+            sem = _plain_semaphore(b, name, semaphores)
+            if sem is not None:
+                return sem
         elif semaphores is None:
             ext = _cached_external(b, name, lock_file_prefix, lock_path)
             if ext is not None:
@@ -2062,6 +2069,65 @@ def _fast_lock(
         name, lock_file_prefix, external, lock_path, do_log, semaphores,
         delay, fair, blocking, timeout=timeout,
     )
+
+
+def _plain_semaphore(b: _Facade, name: Any, semaphores: Any) -> Any:
+    # The name's semaphore from lockutils' default container or from a
+    # Semaphores of this core (not a subclass, which may override get()),
+    # as the Python code gives it; else None.
+    if semaphores is None:
+        return b.default.get(name)
+    if type(semaphores) is b.semaphores_type:
+        reg = semaphores._registry
+        if type(reg) is Registry:
+            return reg.get(name)
+    return None
+
+
+class TryLock:
+    """What ``lock(name, blocking=False)``, ``lock(name, timeout=T)`` and
+    ``internal_lock(name, ...)`` with either return: ``with`` it acquires
+    the name's semaphore with *blocking* and *timeout* and gives the
+    semaphore, or raises :class:`AcquireLockFailedException` when the lock
+    cannot be had.  It also decorates a function, as oslo's does.
+
+    (The compiled core's is compiled, so that no signal handler can cut
+    it between acquire and return; this one is Python bytecode.)
+    """
+
+    __slots__ = ("_lock", "_name", "_blocking", "_timeout", "_args")
+
+    def __init__(
+        self, lock: Any, name: Any, blocking: bool, timeout: Any,
+        args: tuple[Any, ...] | None = None,
+    ) -> None:
+        self._lock = lock
+        self._name = name
+        self._blocking = bool(blocking)
+        self._timeout = timeout
+        # lock()'s arguments, for a decorator that takes a fresh lock()
+        # per call; None from internal_lock(), whose decorator reuses
+        # this one.
+        self._args = args
+
+    def __enter__(self) -> Any:
+        if not self._lock.acquire(self._blocking, self._timeout):
+            raise _bound.globals["AcquireLockFailedException"](self._name)
+        return self._lock
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+
+    def __call__(self, func: Any) -> Any:
+        """Decorate *func*: each call holds the lock, as with oslo's."""
+        g = _bound.globals
+        if self._args is None:
+            return g["_decorate"](func, lambda: self)
+        return g["_lock_decorator"](func, self._args, self._timeout)
+
+    def __repr__(self) -> str:
+        return "<%s %r blocking=%s timeout=%r>" % (
+            type(self).__name__, self._name, self._blocking, self._timeout)
 
 
 def _cached_fair(b: _Facade) -> Any:

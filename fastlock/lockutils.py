@@ -589,34 +589,6 @@ def _external_lock_class(core: ModuleType) -> type[Any]:
     return ExternalLock
 
 
-class _TryLock:
-    """Context manager acquiring with ``blocking``/``timeout`` that raises
-    :class:`AcquireLockFailedException` on failure."""
-
-    __slots__ = ('_lock', '_name', '_blocking', '_timeout')
-
-    def __init__(
-        self, lock: Any, name: str, blocking: bool, timeout: float | None
-    ) -> None:
-        self._lock = lock
-        self._name = name
-        self._blocking = blocking
-        self._timeout = timeout
-
-    def __enter__(self) -> Any:
-        if not self._lock.acquire(self._blocking, self._timeout):
-            raise AcquireLockFailedException(self._name)
-        return self._lock
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._lock.release()
-
-    def __call__(self, func: Callable[P, T]) -> Callable[P, T]:
-        """Decorate *func*, as oslo's ``internal_lock(name,
-        blocking=False)`` context manager does."""
-        return _decorate(func, lambda: self)
-
-
 def _check_timeout(blocking: bool, timeout: float | None) -> None:
     # Fail at the call, not at __enter__, so bad input never reaches a wait.
     if timeout is None:
@@ -665,7 +637,7 @@ def internal_lock(
     lock = semaphores.get(name)
     if blocking and timeout is None:
         return lock  # type: ignore[no-any-return]
-    return _TryLock(lock, name, blocking, timeout)
+    return _core.TryLock(lock, name, blocking, timeout)  # type: ignore[no-any-return]
 
 
 class _Lock:
@@ -783,6 +755,16 @@ class _Lock:
             self._int.release()
 
 
+def _plain_semaphore(name: str, semaphores: Semaphores | None) -> Any:
+    # The name's semaphore from the default container or from a Semaphores
+    # itself (not a subclass, which may override get()); else None.
+    if semaphores is None:
+        return _registry_get(name)
+    if type(semaphores) is Semaphores:
+        return semaphores.get(name)
+    return None
+
+
 def _plain_external(
     name: str, lock_file_prefix: str | None, lock_path: str | None
 ) -> AbstractContextManager[Any] | None:
@@ -890,16 +872,25 @@ def lock(
        Added *delay* and *semaphores* optional parameters.
     """
     # With DEBUG off the log calls would do nothing: skip them entirely.
-    if not (
-        blocking is not True
-        or timeout is not None
-        or (do_log and LOG.isEnabledFor(_DEBUG))
-    ):
-        # The plain cases skip _Lock: the registry's semaphore itself, the
-        # name's ExternalLock, or the core's fair writer, which does what
-        # _Lock does with internal_fair_lock(name) (unless a test patched
-        # that or _fair_locks).  (The core's _fast_lock, installed as
-        # lock(), decides these same cases; this code is the reference.)
+    # The plain cases skip _Lock: the registry's semaphore itself (or a
+    # TryLock of it, non-blocking or timed), the name's ExternalLock, or
+    # the core's fair writer, which does what _Lock does with
+    # internal_fair_lock(name) (unless a test patched that or
+    # _fair_locks).  (The core's _fast_lock, installed as lock(), decides
+    # these same cases; this code is the reference.)
+    if do_log and LOG.isEnabledFor(_DEBUG):
+        pass
+    elif blocking is not True or timeout is not None:
+        # The compiled core's TryLock, unlike _Lock, cannot be cut by a
+        # signal handler between acquiring and entering the with block.
+        if (blocking is False or blocking is True) and not (fair or external):
+            _check_timeout(blocking, timeout)
+            sem = _plain_semaphore(name, semaphores)
+            if sem is not None:
+                return _core.TryLock(sem, name, blocking, timeout, (  # type: ignore[no-any-return]
+                    name, lock_file_prefix, external, lock_path, do_log,
+                    semaphores, delay, fair, blocking))
+    else:
         if fair:
             if (
                 not external
@@ -910,11 +901,9 @@ def lock(
                 return _fair_locks.writer(  # type: ignore[no-any-return]
                     name, lock_file_prefix, lock_path, do_log, delay)
         elif not external:
-            if semaphores is None:
-                return _registry_get(name)  # type: ignore[no-any-return]
-            # Semaphores itself, not a subclass, which may override get().
-            if type(semaphores) is Semaphores:
-                return semaphores.get(name)  # type: ignore[no-any-return]
+            sem = _plain_semaphore(name, semaphores)
+            if sem is not None:
+                return sem  # type: ignore[no-any-return]
         elif semaphores is None:
             ext = _plain_external(name, lock_file_prefix, lock_path)
             if ext is not None:

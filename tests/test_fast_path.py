@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from unittest import mock
@@ -453,6 +454,62 @@ def test_fair_writer_decorates_with_a_fresh_lock_per_call(
     assert calls == [(("fair-deco", None, False, None, True, None, 0.01,
                        True, True), {"timeout": None})]
     assert lockutils.internal_fair_lock("fair-deco").owner is None
+
+
+@pytest.mark.parametrize("kwargs", [{"timeout": 2}, {"blocking": False}])
+def test_try_lock_decorates_with_a_fresh_lock_per_call(
+        lockutils, impl, quiet, monkeypatch, kwargs):
+    @lockutils.lock("try-deco", **kwargs)
+    def work(x):
+        assert lockutils.held_locks() == ["try-deco"]
+        return x * 2
+
+    assert type(lockutils.lock("try-deco", **kwargs)) is impl.TryLock
+    assert work(2) == 4
+    real = lockutils.lock
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append((args, kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lockutils, "lock", spy)
+    assert work(3) == 6
+    blocking = kwargs.get("blocking", True)
+    assert calls == [(("try-deco", None, False, None, True, None, 0.01,
+                       False, blocking), {"timeout": kwargs.get("timeout")})]
+    assert lockutils.held_locks() == []
+
+
+def test_internal_try_lock_decorates_with_itself(lockutils, impl):
+    lock = lockutils.internal_lock("try-internal", blocking=False)
+    assert type(lock) is impl.TryLock
+
+    @lock
+    def work():
+        return lockutils.held_locks()
+
+    assert work() == ["try-internal"]
+    with lockutils.lock("try-internal"):
+        # Held by this thread: a non-blocking acquire fails, as oslo's does.
+        with pytest.raises(lockutils.AcquireLockFailedException,
+                           match="Failed to acquire the lock try-internal"):
+            work()
+    assert lockutils.held_locks() == []
+
+
+@pytest.mark.parametrize("timeout", ["1", True, -1, float("nan"), 1j])
+def test_entry_leaves_odd_timeouts_to_the_python_code(lockutils, quiet,
+                                                      timeout):
+    # What the Python lock() does with them, error and message included.
+    try:
+        spec = lockutils._lock_spec("odd-timeout", timeout=timeout)
+    except Exception as e:
+        with pytest.raises(type(e), match=re.escape(str(e))):
+            lockutils.lock("odd-timeout", timeout=timeout)
+    else:
+        assert type(lockutils.lock("odd-timeout", timeout=timeout)) is type(
+            spec)
 
 
 @pytest.mark.parametrize("slots", [True, False])

@@ -22,6 +22,8 @@ cdef object _path_key = None
 cdef object _fair_locks = None
 cdef _FairTable _fair_table = None
 cdef object _unpatched_ifl = None
+cdef object _decorate = None
+cdef object _failed = None  # lockutils.AcquireLockFailedException
 cdef extern from "Python.h":
     object PyObject_GenericGetAttr(object o, object name)
 
@@ -47,7 +49,7 @@ def _bind_fast_path(facade):
     global _semaphores_type, _unpatched_external_lock, _unpatched_ipl
     global _fasteners_log, _fasteners_cache, _external_locks
     global _disabled_key, _path_key, _fair_locks, _fair_table
-    global _unpatched_ifl, _lock_decorator
+    global _unpatched_ifl, _lock_decorator, _decorate, _failed
     _facade = facade
     _spec = facade["_lock_spec"]
     _default = facade["_semaphores"]._registry
@@ -68,6 +70,8 @@ def _bind_fast_path(facade):
     _fair_table = _fair_locks._table
     _unpatched_ifl = facade["internal_fair_lock"]
     _lock_decorator = facade["_lock_decorator"]
+    _decorate = facade["_decorate"]
+    _failed = facade["AcquireLockFailedException"]
     _forget_memo()
 
 
@@ -105,9 +109,24 @@ def _fast_lock(name, lock_file_prefix=None, external=False, lock_path=None,
     """``lockutils.lock()``: what it returns in the plain cases, else what
     the Python ``lock()`` returns.  The facade installs it as ``lock``."""
     cdef PyObject *found
-    if (_spec is None or blocking is not True
-            or timeout is not None
-            or (do_log and not _quiet())):
+    if _spec is None or (do_log and not _quiet()):
+        return _call_spec(name, lock_file_prefix, external, lock_path,
+                          do_log, semaphores, delay, fair, blocking, timeout)
+    if blocking is not True or timeout is not None:
+        # Non-blocking or timed: a TryLock on the name's semaphore, whose
+        # compiled __enter__ no signal handler can cut between acquire and
+        # return (the Python code's can).
+        # (A timeout the Python code may refuse goes there for its error.)
+        if (blocking is False or blocking is True) and not (
+                fair or external) and (
+                timeout is None or (blocking is True and (
+                    type(timeout) is float or type(timeout) is int)
+                    and timeout >= 0)):
+            sem = _plain_semaphore(name, semaphores)
+            if sem is not None:
+                return TryLock(sem, name, blocking, timeout, (
+                    name, lock_file_prefix, external, lock_path, do_log,
+                    semaphores, delay, fair, blocking))
         return _call_spec(name, lock_file_prefix, external, lock_path,
                           do_log, semaphores, delay, fair, blocking, timeout)
     if fair:
@@ -121,20 +140,81 @@ def _fast_lock(name, lock_file_prefix=None, external=False, lock_path=None,
                     return _fair_table._writer(
                         name, lock_file_prefix, lock_path, do_log, delay)
     elif not external:
-        if semaphores is None:
-            return _default._get(name)
-        # A Semaphores of this core (not a subclass, which may override
-        # get()): its semaphore, as the Python code gives.
-        if type(semaphores) is _semaphores_type:
-            reg = semaphores._registry
-            if type(reg) is Registry:
-                return (<Registry>reg)._get(name)
+        sem = _plain_semaphore(name, semaphores)
+        if sem is not None:
+            return sem
     elif semaphores is None:
         ext = _cached_external(name, lock_file_prefix, lock_path)
         if ext is not None:
             return ext
     return _call_spec(name, lock_file_prefix, external, lock_path, do_log,
                       semaphores, delay, fair, blocking, timeout)
+
+
+cdef inline object _plain_semaphore(name, semaphores):
+    # The name's semaphore from lockutils' default container or from a
+    # Semaphores of this core (not a subclass, which may override get()),
+    # as the Python code gives it; else None.
+    if semaphores is None:
+        return _default._get(name)
+    if type(semaphores) is _semaphores_type:
+        reg = semaphores._registry
+        if type(reg) is Registry:
+            return (<Registry>reg)._get(name)
+    return None
+
+
+@cython.freelist(8)
+cdef class TryLock:
+    """What ``lock(name, blocking=False)``, ``lock(name, timeout=T)`` and
+    ``internal_lock(name, ...)`` with either return: ``with`` it acquires
+    the name's semaphore with *blocking* and *timeout* and gives the
+    semaphore, or raises :class:`AcquireLockFailedException` when the lock
+    cannot be had.  It also decorates a function, as oslo's does.
+
+    Acquiring and giving the semaphore is compiled: an exception from a
+    signal handler comes before the lock is held or inside the ``with``
+    block, never in between (where the lock would never be released).
+    """
+
+    cdef object _lock
+    cdef object _name
+    cdef bint _blocking
+    cdef object _timeout
+    # lock()'s arguments, for a decorator that takes a fresh lock() per
+    # call; None from internal_lock(), whose decorator reuses this one.
+    cdef object _args
+
+    def __init__(self, lock, name, blocking, timeout, args=None):
+        self._lock = lock
+        self._name = name
+        self._blocking = blocking
+        self._timeout = timeout
+        self._args = args
+
+    # Not bound as cyfunctions: see Semaphore.__enter__.
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
+    def __enter__(self):
+        if not self._lock.acquire(self._blocking, self._timeout):
+            raise _failed(self._name)
+        return self._lock
+
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
+    def __exit__(self, exc_type, exc_value, traceback):
+        self._lock.release()
+        return False
+
+    def __call__(self, func):
+        """Decorate *func*: each call holds the lock, as with oslo's."""
+        if self._args is None:
+            return _decorate(func, lambda: self)
+        return _lock_decorator(func, self._args, self._timeout)
+
+    def __repr__(self):
+        return "<%s %r blocking=%s timeout=%r>" % (
+            type(self).__name__, self._name, self._blocking, self._timeout)
 
 
 cdef object _call_spec(name, lock_file_prefix, external, lock_path, do_log,

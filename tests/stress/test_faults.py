@@ -110,12 +110,27 @@ def test_keyboard_interrupt_while_queued_loses_no_wake_up(lockutils, alarm):
     assert lockutils.held_locks() == []
 
 
+# How the main thread of the storm takes the lock: the semaphore itself,
+# and the TryLocks of lock() and internal_lock() (non-blocking or timed).
+STORM_ENTRIES = {
+    "semaphore": lambda lockutils, sem: sem,
+    "timeout": lambda lockutils, sem: lockutils.lock("storm", timeout=5),
+    "non-blocking": lambda lockutils, sem: lockutils.lock(
+        "storm", blocking=False),
+    "internal non-blocking": lambda lockutils, sem: lockutils.internal_lock(
+        "storm", blocking=False),
+}
+
+
+@pytest.mark.parametrize("entry", list(STORM_ENTRIES))
 def test_signal_storm_keeps_exclusion_and_names_usable(
-        lockutils, impl_name, alarm, stress_seconds, report):
+        lockutils, impl_name, alarm, stress_seconds, report, entry):
     # A handler raising every 0.3 ms while the main thread takes and gives
     # back a lock three other threads contend for: the exception lands
     # anywhere in acquire and release.  The compiled core runs no Python
-    # code between its state changes, so each call either happens or not.
+    # code between its state changes, so each call either happens or not
+    # (a Python __enter__ would return from acquire() to bytecode, where
+    # the handler may raise with the lock held and never released).
     if impl_name == "py":
         pytest.skip("the twin cannot keep a signal handler out of its own "
                     "bytecode (nor can oslo.concurrency's Python locks)")
@@ -124,6 +139,7 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
         pass
 
     lock = lockutils.internal_lock("storm")
+    enter = STORM_ENTRIES[entry]
     state = {"count": 0, "inside": 0, "overlap": 0}
     # Armed while it holds an item.  The handler that raises takes it out
     # in one call (handlers can nest, and one may run before a statement
@@ -159,7 +175,7 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
     threads = [threading.Thread(target=contender) for _ in range(3)]
     for t in threads:
         t.start()
-    interrupted = 0
+    interrupted = busy = 0
     alarm(interrupt, 0.0003)
     deadline = time.monotonic() + stress_seconds
     try:
@@ -170,7 +186,7 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
             try:
                 try:
                     armed[:] = [True]
-                    with lock:
+                    with enter(lockutils, lock):
                         armed.clear()
                         critical(lambda: None)
                         armed[:] = [True]
@@ -178,6 +194,8 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
                     armed.clear()
             except Interrupted:
                 interrupted += 1
+            except lockutils.AcquireLockFailedException:
+                busy += 1  # non-blocking, and a contender had it
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         stop.set()
@@ -189,7 +207,7 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
     lock.release()
     assert lock.waiting == 0
     assert lockutils.held_locks() == []
-    report(interrupted=interrupted, acquisitions=state["count"])
+    report(interrupted=interrupted, acquisitions=state["count"], busy=busy)
 
 
 def test_acquire_release_cycles_leak_nothing(lockutils, stress_scale, report):
