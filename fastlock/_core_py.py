@@ -1973,8 +1973,8 @@ _bound: Any = None  # what _bind_fast_path() read from lockutils
 
 class _Facade:
     __slots__ = (
-        "globals", "spec", "default", "log", "log_cache", "entry",
-        "semaphores_type", "external_lock", "ipl", "fasteners_cache",
+        "globals", "spec", "semaphores", "default", "log", "log_cache",
+        "entry", "semaphores_type", "external_lock", "ipl", "fasteners_cache",
         "external_locks", "disabled_key", "path_key", "fair_locks",
         "internal_fair_lock",
     )
@@ -1982,7 +1982,8 @@ class _Facade:
     def __init__(self, facade: dict[str, Any]) -> None:
         self.globals = facade
         self.spec = facade["_lock_spec"]
-        self.default = facade["_semaphores"]._registry
+        self.semaphores = facade["_semaphores"]
+        self.default = self.semaphores._registry
         self.log = facade["LOG"]
         # logging clears each logger's _cache dict in place whenever
         # levels change (Manager._clear_cache), so one reference stays
@@ -2072,12 +2073,15 @@ def _fast_lock(
 
 
 def _plain_semaphore(b: _Facade, name: Any, semaphores: Any) -> Any:
-    # The name's semaphore from lockutils' default container or from a
-    # Semaphores of this core (not a subclass, which may override get()),
-    # as the Python code gives it; else None.
+    # The name's semaphore from lockutils' default container (not
+    # patched) or from a Semaphores of this core (not a subclass nor an
+    # instance with get() patched, which may give another), as the Python
+    # code gives it; else None.
     if semaphores is None:
-        return b.default.get(name)
-    if type(semaphores) is b.semaphores_type:
+        if b.globals.get("_semaphores") is b.semaphores:
+            return b.default.get(name)
+        return None
+    if type(semaphores) is b.semaphores_type and "get" not in vars(semaphores):
         reg = semaphores._registry
         if type(reg) is Registry:
             return reg.get(name)
@@ -2085,21 +2089,23 @@ def _plain_semaphore(b: _Facade, name: Any, semaphores: Any) -> Any:
 
 
 class TryLock:
-    """What ``lock(name, blocking=False)``, ``lock(name, timeout=T)`` and
-    ``internal_lock(name, ...)`` with either return: ``with`` it acquires
-    the name's semaphore with *blocking* and *timeout* and gives the
-    semaphore, or raises :class:`AcquireLockFailedException` when the lock
-    cannot be had.  It also decorates a function, as oslo's does.
+    """What ``lock(name, blocking=False)``, ``lock(name, timeout=T)``,
+    ``internal_lock(name, ...)`` with either, and ``lock(name)`` with DEBUG
+    logging on return: ``with`` it acquires the name's semaphore with
+    *blocking* and *timeout* and gives the semaphore, or raises
+    :class:`AcquireLockFailedException` when the lock cannot be had.  With
+    *log*, it logs the DEBUG lines of oslo's ``lock()``.  It also decorates
+    a function, as oslo's does.
 
     (The compiled core's is compiled, so that no signal handler can cut
     it between acquire and return; this one is Python bytecode.)
     """
 
-    __slots__ = ("_lock", "_name", "_blocking", "_timeout", "_args")
+    __slots__ = ("_lock", "_name", "_blocking", "_timeout", "_args", "_log")
 
     def __init__(
         self, lock: Any, name: Any, blocking: bool, timeout: Any,
-        args: tuple[Any, ...] | None = None,
+        args: tuple[Any, ...] | None = None, log: bool = False,
     ) -> None:
         self._lock = lock
         self._name = name
@@ -2109,14 +2115,33 @@ class TryLock:
         # per call; None from internal_lock(), whose decorator reuses
         # this one.
         self._args = args
+        self._log = bool(log)
 
     def __enter__(self) -> Any:
+        g = _bound.globals
+        if self._log:
+            g["_log_acquiring"](self._name)
         if not self._lock.acquire(self._blocking, self._timeout):
-            raise _bound.globals["AcquireLockFailedException"](self._name)
+            raise g["AcquireLockFailedException"](self._name)
+        if self._log:
+            try:
+                g["_log_acquired"](self._name)
+            except BaseException:
+                self._leave()
+                raise
         return self._lock
 
     def __exit__(self, *exc_info: object) -> None:
-        self._lock.release()
+        self._leave()
+
+    def _leave(self) -> None:
+        if self._log:
+            try:
+                _bound.globals["_log_releasing"](self._name)
+            finally:
+                self._lock.release()
+        else:
+            self._lock.release()
 
     def __call__(self, func: Any) -> Any:
         """Decorate *func*: each call holds the lock, as with oslo's."""
@@ -2126,8 +2151,9 @@ class TryLock:
         return g["_lock_decorator"](func, self._args, self._timeout)
 
     def __repr__(self) -> str:
-        return "<%s %r blocking=%s timeout=%r>" % (
-            type(self).__name__, self._name, self._blocking, self._timeout)
+        return "<%s %r blocking=%s timeout=%r log=%s>" % (
+            type(self).__name__, self._name, self._blocking, self._timeout,
+            self._log)
 
 
 def _cached_fair(b: _Facade) -> Any:
@@ -2184,11 +2210,14 @@ def _fast_call(
     name: Any, func: Any, args: Any, kwargs: Any, slow: Any
 ) -> Any:
     """Call ``func(*args, **kwargs)`` holding ``lock(name)``, as a plain
-    ``@synchronized(name)`` does, when DEBUG logging is off and
-    ``lockutils.lock`` is not patched; else return ``slow(*args,
-    **kwargs)`` (the Python code)."""
+    ``@synchronized(name)`` does, when DEBUG logging is off and neither
+    ``lockutils.lock`` nor ``lockutils._semaphores`` is patched; else
+    return ``slow(*args, **kwargs)`` (the Python code)."""
     b = _bound
-    if b is not None and _quiet(b) and b.globals.get("lock") is b.entry:
+    if (
+        b is not None and _quiet(b) and b.globals.get("lock") is b.entry
+        and b.globals.get("_semaphores") is b.semaphores
+    ):
         with b.default.get(name):
             return func(*args, **kwargs)
     return slow(*args, **kwargs)

@@ -102,24 +102,17 @@ def _lock_decorator(
     return _decorate(func, lambda: lock(*args, timeout=timeout))
 
 
-class _LoggedSemaphore:
-    """``with`` a semaphore, with the DEBUG lines of oslo's ``lock()``."""
+# The DEBUG lines of oslo's lock(), also logged by the core's TryLock.
+def _log_acquiring(name: Any) -> None:
+    LOG.debug('Acquiring lock "%s"', name)
 
-    __slots__ = ('_sem',)
 
-    def __init__(self, sem: Any) -> None:
-        self._sem = sem
+def _log_acquired(name: Any) -> None:
+    LOG.debug('Acquired lock "%(lock)s"', {'lock': name})
 
-    def __enter__(self) -> Any:
-        name = self._sem.name
-        LOG.debug('Acquiring lock "%s"', name)
-        self._sem.acquire()
-        LOG.debug('Acquired lock "%(lock)s"', {'lock': name})
-        return self._sem
 
-    def __exit__(self, *exc_info: object) -> None:
-        LOG.debug('Releasing lock "%(lock)s"', {'lock': self._sem.name})
-        self._sem.release()
+def _log_releasing(name: Any) -> None:
+    LOG.debug('Releasing lock "%(lock)s"', {'lock': name})
 
 
 @functools.cache
@@ -143,7 +136,7 @@ def _semaphore_class(core: ModuleType) -> type[Any]:
         def __call__(self, func: Callable[P, T]) -> Callable[P, T]:
             def make() -> Any:
                 if LOG.isEnabledFor(_DEBUG):
-                    return _LoggedSemaphore(self)
+                    return _core.TryLock(self, self.name, True, None, None, True)
                 return self
 
             return _decorate(func, make)
@@ -698,7 +691,7 @@ class _Lock:
                 semaphores = _semaphores
             int_lock = semaphores.get(name)
         if self.do_log:
-            LOG.debug('Acquiring lock "%s"', name)
+            _log_acquiring(name)
         timeout = self.timeout
         if timeout is not None:
             deadline = _now() + timeout
@@ -706,7 +699,7 @@ class _Lock:
             raise AcquireLockFailedException(name)
         try:
             if self.do_log:
-                LOG.debug('Acquired lock "%(lock)s"', {'lock': name})
+                _log_acquired(name)
             if self.external and not _config.option(
                 CONF, 'disable_process_locking'
             ):
@@ -744,7 +737,7 @@ class _Lock:
 
     def _finish(self) -> None:
         if self.do_log:
-            LOG.debug('Releasing lock "%(lock)s"', {'lock': self.name})
+            _log_releasing(self.name)
 
     def __exit__(self, *exc_info: object) -> None:
         try:
@@ -756,11 +749,13 @@ class _Lock:
 
 
 def _plain_semaphore(name: str, semaphores: Semaphores | None) -> Any:
-    # The name's semaphore from the default container or from a Semaphores
-    # itself (not a subclass, which may override get()); else None.
+    # The name's semaphore from the container (the default one when None,
+    # patched or not), if it is a Semaphores itself whose get() is
+    # Semaphores.get (not a subclass, nor a patched instance, whose get()
+    # may give another); else None.
     if semaphores is None:
-        return _registry_get(name)
-    if type(semaphores) is Semaphores:
+        semaphores = _semaphores
+    if type(semaphores) is Semaphores and 'get' not in vars(semaphores):
         return semaphores.get(name)
     return None
 
@@ -872,24 +867,24 @@ def lock(
        Added *delay* and *semaphores* optional parameters.
     """
     # With DEBUG off the log calls would do nothing: skip them entirely.
-    # The plain cases skip _Lock: the registry's semaphore itself (or a
-    # TryLock of it, non-blocking or timed), the name's ExternalLock, or
-    # the core's fair writer, which does what _Lock does with
-    # internal_fair_lock(name) (unless a test patched that or
-    # _fair_locks).  (The core's _fast_lock, installed as lock(), decides
-    # these same cases; this code is the reference.)
-    if do_log and LOG.isEnabledFor(_DEBUG):
-        pass
-    elif blocking is not True or timeout is not None:
-        # The compiled core's TryLock, unlike _Lock, cannot be cut by a
-        # signal handler between acquiring and entering the with block.
+    # The plain cases skip _Lock: the registry's semaphore itself, the
+    # name's ExternalLock, or the core's fair writer, which does what
+    # _Lock does with internal_fair_lock(name) (unless a test patched that
+    # or _fair_locks).  (The core's _fast_lock, installed as lock(),
+    # decides these same cases, and leaves logged ones to this code, the
+    # reference.)
+    logged = bool(do_log) and LOG.isEnabledFor(_DEBUG)
+    if logged or blocking is not True or timeout is not None:
+        # Logged, non-blocking or timed: the core's TryLock, which (unlike
+        # _Lock) a signal handler cannot cut between acquiring and
+        # entering the with block when compiled.
         if (blocking is False or blocking is True) and not (fair or external):
             _check_timeout(blocking, timeout)
             sem = _plain_semaphore(name, semaphores)
             if sem is not None:
                 return _core.TryLock(sem, name, blocking, timeout, (  # type: ignore[no-any-return]
                     name, lock_file_prefix, external, lock_path, do_log,
-                    semaphores, delay, fair, blocking))
+                    semaphores, delay, fair, blocking), logged)
     else:
         if fair:
             if (

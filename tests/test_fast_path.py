@@ -498,6 +498,45 @@ def test_internal_try_lock_decorates_with_itself(lockutils, impl):
     assert lockutils.held_locks() == []
 
 
+PLAIN_AND_TRY = [{}, {"blocking": False}, {"timeout": 1}]
+
+
+def test_entry_takes_a_patched_default_container(lockutils, quiet,
+                                                 monkeypatch):
+    # As oslo's lock() and synchronized read lockutils._semaphores.
+    patched = lockutils.Semaphores()
+    monkeypatch.setattr(lockutils, "_semaphores", patched)
+    for kwargs in PLAIN_AND_TRY:
+        with lockutils.lock("p", **kwargs) as sem:
+            assert sem is patched.get("p")
+
+    @lockutils.synchronized("p")
+    def held():
+        return patched.get("p").locked()
+
+    assert held()
+
+
+def test_entry_calls_a_patched_get(lockutils, quiet, monkeypatch):
+    sems = lockutils.Semaphores()
+    other = lockutils.Semaphores().get("elsewhere")
+    monkeypatch.setattr(sems, "get", lambda name: other)
+    for kwargs in PLAIN_AND_TRY:
+        with lockutils.lock("x", semaphores=sems, **kwargs) as sem:
+            assert sem is other
+
+
+def test_try_lock_raises_a_patched_exception(lockutils, quiet, monkeypatch):
+    class Mine(Exception):
+        pass
+
+    monkeypatch.setattr(lockutils, "AcquireLockFailedException", Mine)
+    with lockutils.internal_lock("e"):
+        with pytest.raises(Mine):
+            with lockutils.lock("e", blocking=False):
+                pass
+
+
 @pytest.mark.parametrize("timeout", ["1", True, -1, float("nan"), 1j])
 def test_entry_leaves_odd_timeouts_to_the_python_code(lockutils, quiet,
                                                       timeout):

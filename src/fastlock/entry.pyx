@@ -22,8 +22,12 @@ cdef object _path_key = None
 cdef object _fair_locks = None
 cdef _FairTable _fair_table = None
 cdef object _unpatched_ifl = None
-cdef object _decorate = None
-cdef object _failed = None  # lockutils.AcquireLockFailedException
+cdef object _semaphores = None  # lockutils._semaphores, as bound
+# lockutils' DEBUG lines of lock(): _log_acquiring, _log_acquired and
+# _log_releasing, called with the name.
+cdef object _log_acquiring = None
+cdef object _log_acquired = None
+cdef object _log_releasing = None
 cdef extern from "Python.h":
     object PyObject_GenericGetAttr(object o, object name)
 
@@ -49,7 +53,8 @@ def _bind_fast_path(facade):
     global _semaphores_type, _unpatched_external_lock, _unpatched_ipl
     global _fasteners_log, _fasteners_cache, _external_locks
     global _disabled_key, _path_key, _fair_locks, _fair_table
-    global _unpatched_ifl, _lock_decorator, _decorate, _failed
+    global _unpatched_ifl, _lock_decorator, _semaphores
+    global _log_acquiring, _log_acquired, _log_releasing
     _facade = facade
     _spec = facade["_lock_spec"]
     _default = facade["_semaphores"]._registry
@@ -70,8 +75,10 @@ def _bind_fast_path(facade):
     _fair_table = _fair_locks._table
     _unpatched_ifl = facade["internal_fair_lock"]
     _lock_decorator = facade["_lock_decorator"]
-    _decorate = facade["_decorate"]
-    _failed = facade["AcquireLockFailedException"]
+    _semaphores = facade["_semaphores"]
+    _log_acquiring = facade["_log_acquiring"]
+    _log_acquired = facade["_log_acquired"]
+    _log_releasing = facade["_log_releasing"]
     _forget_memo()
 
 
@@ -151,30 +158,43 @@ def _fast_lock(name, lock_file_prefix=None, external=False, lock_path=None,
                       semaphores, delay, fair, blocking, timeout)
 
 
+cdef extern from "Python.h":
+    object PyObject_GenericGetDict(object o, void *context)
+
+
 cdef inline object _plain_semaphore(name, semaphores):
-    # The name's semaphore from lockutils' default container or from a
-    # Semaphores of this core (not a subclass, which may override get()),
-    # as the Python code gives it; else None.
+    # The name's semaphore from lockutils' default container (not
+    # patched) or from a Semaphores of this core (not a subclass nor an
+    # instance with get() patched, which may give another), as the Python
+    # code gives it; else None.
+    cdef PyObject *found
     if semaphores is None:
-        return _default._get(name)
+        found = _lookup(_facade, "_semaphores")
+        if found is not NULL and <object>found is _semaphores:
+            return _default._get(name)
+        return None
     if type(semaphores) is _semaphores_type:
+        found = _lookup(PyObject_GenericGetDict(semaphores, NULL), "get")
         reg = semaphores._registry
-        if type(reg) is Registry:
+        if found is NULL and type(reg) is Registry:
             return (<Registry>reg)._get(name)
     return None
 
 
 @cython.freelist(8)
 cdef class TryLock:
-    """What ``lock(name, blocking=False)``, ``lock(name, timeout=T)`` and
-    ``internal_lock(name, ...)`` with either return: ``with`` it acquires
-    the name's semaphore with *blocking* and *timeout* and gives the
-    semaphore, or raises :class:`AcquireLockFailedException` when the lock
-    cannot be had.  It also decorates a function, as oslo's does.
+    """What ``lock(name, blocking=False)``, ``lock(name, timeout=T)``,
+    ``internal_lock(name, ...)`` with either, and ``lock(name)`` with DEBUG
+    logging on return: ``with`` it acquires the name's semaphore with
+    *blocking* and *timeout* and gives the semaphore, or raises
+    :class:`AcquireLockFailedException` when the lock cannot be had.  With
+    *log*, it logs the DEBUG lines of oslo's ``lock()``.  It also decorates
+    a function, as oslo's does.
 
     Acquiring and giving the semaphore is compiled: an exception from a
-    signal handler comes before the lock is held or inside the ``with``
-    block, never in between (where the lock would never be released).
+    signal handler (or from logging) comes before the lock is held, or
+    once it is held where the lock is released, never in between (where
+    the lock would never be released).
     """
 
     cdef object _lock
@@ -184,37 +204,58 @@ cdef class TryLock:
     # lock()'s arguments, for a decorator that takes a fresh lock() per
     # call; None from internal_lock(), whose decorator reuses this one.
     cdef object _args
+    cdef bint _log
 
-    def __init__(self, lock, name, blocking, timeout, args=None):
+    def __init__(self, lock, name, blocking, timeout, args=None, log=False):
         self._lock = lock
         self._name = name
         self._blocking = blocking
         self._timeout = timeout
         self._args = args
+        self._log = log
 
     # Not bound as cyfunctions: see Semaphore.__enter__.
     @cython.binding(False)
     @cython.embedsignature.format("clinic")
     def __enter__(self):
+        if self._log:
+            _log_acquiring(self._name)  # switch point: nothing held yet
         if not self._lock.acquire(self._blocking, self._timeout):
-            raise _failed(self._name)
+            raise _facade["AcquireLockFailedException"](self._name)
+        if self._log:
+            try:
+                _log_acquired(self._name)  # switch point
+            except BaseException:
+                self._leave()
+                raise
         return self._lock
 
     @cython.binding(False)
     @cython.embedsignature.format("clinic")
     def __exit__(self, exc_type, exc_value, traceback):
-        self._lock.release()
+        self._leave()
         return False
+
+    cdef int _leave(self) except -1:
+        if self._log:
+            try:
+                _log_releasing(self._name)  # switch point
+            finally:
+                self._lock.release()
+        else:
+            self._lock.release()
+        return 0
 
     def __call__(self, func):
         """Decorate *func*: each call holds the lock, as with oslo's."""
         if self._args is None:
-            return _decorate(func, lambda: self)
-        return _lock_decorator(func, self._args, self._timeout)
+            return _facade["_decorate"](func, lambda: self)
+        return _facade["_lock_decorator"](func, self._args, self._timeout)
 
     def __repr__(self):
-        return "<%s %r blocking=%s timeout=%r>" % (
-            type(self).__name__, self._name, self._blocking, self._timeout)
+        return "<%s %r blocking=%s timeout=%r log=%s>" % (
+            type(self).__name__, self._name, self._blocking, self._timeout,
+            self._log)
 
 
 cdef object _call_spec(name, lock_file_prefix, external, lock_path, do_log,
@@ -289,20 +330,21 @@ cdef object _cached_external(name, lock_file_prefix, lock_path):
 
 def _fast_call(name, func, args, kwargs, slow):
     """Call ``func(*args, **kwargs)`` holding ``lock(name)``, as a plain
-    ``@synchronized(name)`` does, when DEBUG logging is off and
-    ``lockutils.lock`` is not patched; else return ``slow(*args,
-    **kwargs)`` (the Python code)."""
+    ``@synchronized(name)`` does, when DEBUG logging is off and neither
+    ``lockutils.lock`` nor ``lockutils._semaphores`` is patched; else
+    return ``slow(*args, **kwargs)`` (the Python code)."""
     cdef PyObject *found
-    cdef Semaphore sem
+    cdef Semaphore sem = None
     if _spec is not None and _quiet():
         found = _lookup(_facade, "lock")
         if found is not NULL and <object>found is _entry:
-            sem = _default._get(name)
-            sem._acquire(True, None)  # switch point (lock-order hook)
-            try:
-                return func(*args, **kwargs)  # switch point
-            finally:
-                sem._release()
+            sem = _plain_semaphore(name, None)
+    if sem is not None:
+        sem._acquire(True, None)  # switch point (lock-order hook)
+        try:
+            return func(*args, **kwargs)  # switch point
+        finally:
+            sem._release()
     return slow(*args, **kwargs)  # switch point
 
 

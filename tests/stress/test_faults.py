@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import logging
 import signal
 import threading
 import time
@@ -119,12 +120,42 @@ STORM_ENTRIES = {
         "storm", blocking=False),
     "internal non-blocking": lambda lockutils, sem: lockutils.internal_lock(
         "storm", blocking=False),
+    # With DEBUG logging on (see debug_lines), which logs in the TryLock;
+    # timed, so that a lock lost to this thread fails the test instead of
+    # hanging it.
+    "logged": lambda lockutils, sem: lockutils.lock("storm", timeout=5),
 }
+
+
+@pytest.fixture
+def debug_lines(request):
+    """DEBUG on for lockutils' logger when the test's entry is 'logged';
+    the number of its records (no more) is kept."""
+    logger = logging.getLogger("fastlock.lockutils")
+    lines = []
+
+    class Count(logging.Handler):
+        def emit(self, record):
+            lines.append(None)
+
+    if request.getfixturevalue("entry") != "logged":
+        yield lines
+        return
+    handler, saved = Count(), (logger.level, logger.propagate)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.level, logger.propagate = saved
 
 
 @pytest.mark.parametrize("entry", list(STORM_ENTRIES))
 def test_signal_storm_keeps_exclusion_and_names_usable(
-        lockutils, impl_name, alarm, stress_seconds, report, entry):
+        lockutils, impl_name, alarm, stress_seconds, report, entry,
+        debug_lines):
     # A handler raising every 0.3 ms while the main thread takes and gives
     # back a lock three other threads contend for: the exception lands
     # anywhere in acquire and release.  The compiled core runs no Python
@@ -202,6 +233,7 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
         for t in threads:
             t.join(10)
     assert interrupted > 10, "the signals did not arrive"
+    assert bool(debug_lines) is (entry == "logged")
     assert state["overlap"] == 0
     assert lock.acquire(timeout=5), "a lock was lost to an interrupted call"
     lock.release()
