@@ -434,14 +434,8 @@ def test_fair_writer_reads_inside_and_writes_on(lockutils, quiet):
     assert rw.owner is None and lockutils.held_locks() == []
 
 
-def test_fair_writer_decorates_with_a_fresh_lock_per_call(
-        lockutils, quiet, monkeypatch):
-    @lockutils.lock("fair-deco", fair=True)
-    def work(x):
-        assert lockutils.internal_fair_lock("fair-deco").is_writer()
-        return x * 2
-
-    assert work(2) == 4
+def _lock_calls_of(work, lockutils, monkeypatch):
+    # The lock() calls that one call of the decorated *work* makes.
     real = lockutils.lock
     calls = []
 
@@ -451,8 +445,20 @@ def test_fair_writer_decorates_with_a_fresh_lock_per_call(
 
     monkeypatch.setattr(lockutils, "lock", spy)
     assert work(3) == 6
-    assert calls == [(("fair-deco", None, False, None, True, None, 0.01,
-                       True, True), {"timeout": None})]
+    return calls
+
+
+def test_fair_writer_decorates_with_a_fresh_lock_per_call(
+        lockutils, quiet, monkeypatch):
+    @lockutils.lock("fair-deco", fair=True)
+    def work(x):
+        assert lockutils.internal_fair_lock("fair-deco").is_writer()
+        return x * 2
+
+    assert work(2) == 4
+    assert _lock_calls_of(work, lockutils, monkeypatch) == [(
+        ("fair-deco", None, False, None, True, None, 0.01, True, True),
+        {"timeout": None})]
     assert lockutils.internal_fair_lock("fair-deco").owner is None
 
 
@@ -466,18 +472,10 @@ def test_try_lock_decorates_with_a_fresh_lock_per_call(
 
     assert type(lockutils.lock("try-deco", **kwargs)) is impl.TryLock
     assert work(2) == 4
-    real = lockutils.lock
-    calls = []
-
-    def spy(*args, **kwargs):
-        calls.append((args, kwargs))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(lockutils, "lock", spy)
-    assert work(3) == 6
     blocking = kwargs.get("blocking", True)
-    assert calls == [(("try-deco", None, False, None, True, None, 0.01,
-                       False, blocking), {"timeout": kwargs.get("timeout")})]
+    assert _lock_calls_of(work, lockutils, monkeypatch) == [(
+        ("try-deco", None, False, None, True, None, 0.01, False, blocking),
+        {"timeout": kwargs.get("timeout")})]
     assert lockutils.held_locks() == []
 
 
