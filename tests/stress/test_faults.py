@@ -5,7 +5,10 @@ from __future__ import annotations
 import gc
 import itertools
 import logging
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -114,17 +117,32 @@ def test_keyboard_interrupt_while_queued_loses_no_wake_up(lockutils, alarm):
 # How the main thread of the storm takes the lock: the semaphore itself,
 # and the TryLocks of lock() and internal_lock() (non-blocking or timed).
 STORM_ENTRIES = {
-    "semaphore": lambda lockutils, sem: sem,
-    "timeout": lambda lockutils, sem: lockutils.lock("storm", timeout=5),
-    "non-blocking": lambda lockutils, sem: lockutils.lock(
+    "semaphore": lambda lockutils, sem, path: sem,
+    "timeout": lambda lockutils, sem, path: lockutils.lock(
+        "storm", timeout=5),
+    "non-blocking": lambda lockutils, sem, path: lockutils.lock(
         "storm", blocking=False),
-    "internal non-blocking": lambda lockutils, sem: lockutils.internal_lock(
-        "storm", blocking=False),
+    "internal non-blocking": lambda lockutils, sem, path: (
+        lockutils.internal_lock("storm", blocking=False)),
     # With DEBUG logging on (see debug_lines), which logs in the TryLock;
     # timed, so that a lock lost to this thread fails the test instead of
     # hanging it.
-    "logged": lambda lockutils, sem: lockutils.lock("storm", timeout=5),
+    "logged": lambda lockutils, sem, path: lockutils.lock(
+        "storm", timeout=5),
+    # The name's semaphore, then its lock file (checked from another
+    # process after the storm).
+    "external timeout": lambda lockutils, sem, path: lockutils.lock(
+        "storm", external=True, lock_path=path, timeout=5),
 }
+
+
+def _lock_file_is_free(path):
+    # Whether another process can take the lock file at once.
+    probe = ("import fcntl, os, sys\n"
+             "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+             "fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n")
+    return subprocess.run([sys.executable, "-c", probe, path],
+                          capture_output=True, timeout=60).returncode == 0
 
 
 @pytest.fixture
@@ -149,13 +167,15 @@ def debug_lines(request):
         yield lines
     finally:
         logger.removeHandler(handler)
-        logger.level, logger.propagate = saved
+        # setLevel, which also clears logging's cache of enabled levels.
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
 
 @pytest.mark.parametrize("entry", list(STORM_ENTRIES))
 def test_signal_storm_keeps_exclusion_and_names_usable(
         lockutils, impl_name, alarm, stress_seconds, report, entry,
-        debug_lines):
+        debug_lines, lock_path):
     # A handler raising every 0.3 ms while the main thread takes and gives
     # back a lock three other threads contend for: the exception lands
     # anywhere in acquire and release.  The compiled core runs no Python
@@ -217,7 +237,7 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
             try:
                 try:
                     armed[:] = [True]
-                    with enter(lockutils, lock):
+                    with enter(lockutils, lock, lock_path):
                         armed.clear()
                         critical(lambda: None)
                         armed[:] = [True]
@@ -234,6 +254,9 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
             t.join(10)
     assert interrupted > 10, "the signals did not arrive"
     assert bool(debug_lines) is (entry == "logged")
+    if entry == "external timeout":
+        assert _lock_file_is_free(os.path.join(lock_path, "storm")), (
+            "a lock file was lost to an interrupted call")
     assert state["overlap"] == 0
     assert lock.acquire(timeout=5), "a lock was lost to an interrupted call"
     lock.release()
