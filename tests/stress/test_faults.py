@@ -147,8 +147,9 @@ def _lock_file_is_free(path):
 
 @pytest.fixture
 def debug_lines(request):
-    """DEBUG on for lockutils' logger when the test's entry is 'logged';
-    the number of its records (no more) is kept."""
+    """lockutils' logger at DEBUG when the test's entry is 'logged', else
+    at INFO (whatever earlier tests left, so that each entry takes the
+    path it names); the number of its records (no more) is kept."""
     logger = logging.getLogger("fastlock.lockutils")
     lines = []
 
@@ -156,20 +157,26 @@ def debug_lines(request):
         def emit(self, record):
             lines.append(None)
 
-    if request.getfixturevalue("entry") != "logged":
-        yield lines
-        return
+    logged = request.getfixturevalue("entry") == "logged"
     handler, saved = Count(), (logger.level, logger.propagate)
     logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
+    # setLevel, which also clears logging's cache of enabled levels.
+    logger.setLevel(logging.DEBUG if logged else logging.INFO)
     logger.propagate = False
     try:
         yield lines
     finally:
         logger.removeHandler(handler)
-        # setLevel, which also clears logging's cache of enabled levels.
         logger.setLevel(saved[0])
         logger.propagate = saved[1]
+
+
+# What each entry gives with the compiled core: the path under test.
+STORM_TYPES = {
+    "semaphore": "Semaphore", "timeout": "TryLock", "non-blocking": "TryLock",
+    "internal non-blocking": "TryLock", "logged": "TryLock",
+    "external timeout": "TryExternalLock",
+}
 
 
 @pytest.mark.parametrize("entry", list(STORM_ENTRIES))
@@ -191,6 +198,8 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
 
     lock = lockutils.internal_lock("storm")
     enter = STORM_ENTRIES[entry]
+    assert type(enter(lockutils, lock, lock_path)).__name__ == (
+        STORM_TYPES[entry])
     state = {"count": 0, "inside": 0, "overlap": 0}
     # Armed while it holds an item.  The handler that raises takes it out
     # in one call (handlers can nest, and one may run before a statement
