@@ -779,7 +779,7 @@ def _plain_external(
         disabled = _config.option(CONF, 'disable_process_locking')
         path = lock_path or _config.option(CONF, 'lock_path')
     if disabled:
-        return _plain_semaphore(name, None)  # type: ignore[no-any-return]
+        return _registry_get(name)  # type: ignore[no-any-return]
     if (
         external_lock is not _unpatched_external_lock
         or InterProcessLock is not _UnpatchedInterProcessLock
@@ -875,29 +875,16 @@ def lock(
     # reference.)
     logged = bool(do_log) and LOG.isEnabledFor(_DEBUG)
     if logged or blocking is not True or timeout is not None:
-        # Logged, non-blocking or timed: the core's TryLock (or, external
-        # and not logged, its TryExternalLock), which (unlike _Lock) a
-        # signal handler cannot cut between acquiring and entering the
-        # with block when compiled.
-        if (blocking is False or blocking is True) and not fair:
+        # Logged, non-blocking or timed: the core's TryLock, which (unlike
+        # _Lock) a signal handler cannot cut between acquiring and
+        # entering the with block when compiled.
+        if (blocking is False or blocking is True) and not (fair or external):
             _check_timeout(blocking, timeout)
-            args = (name, lock_file_prefix, external, lock_path, do_log,
-                    semaphores, delay, fair, blocking)
-            sem = None
-            if not external:
-                sem = _plain_semaphore(name, semaphores)
-            elif (
-                semaphores is None and not logged
-                and type(delay) in (float, int) and delay >= 0
-            ):
-                # (A delay InterProcessLock refuses goes to _Lock.)
-                sem = _plain_external(name, lock_file_prefix, lock_path)
-                if isinstance(sem, _core.ExternalLock):
-                    return _core.TryExternalLock(  # type: ignore[no-any-return]
-                        sem, blocking, timeout, args)
+            sem = _plain_semaphore(name, semaphores)
             if sem is not None:
-                return _core.TryLock(  # type: ignore[no-any-return]
-                    sem, name, blocking, timeout, args, logged)
+                return _core.TryLock(sem, name, blocking, timeout, (  # type: ignore[no-any-return]
+                    name, lock_file_prefix, external, lock_path, do_log,
+                    semaphores, delay, fair, blocking), logged)
     else:
         if fair:
             if (
@@ -1264,12 +1251,13 @@ def _use_core(core: ModuleType) -> ModuleType:
     """Bind the facade to *core* (``_core_c`` or ``_core_py``) with fresh
     default containers; return the core bound before.  For tests and
     benchmarks that compare the two implementations in one process."""
-    global _core, _semaphores, _fair_locks, _Semaphore
+    global _core, _semaphores, _fair_locks, _registry_get, _Semaphore
     previous = _core
     _core = _rwlock._core = core
     _Semaphore = _semaphore_class(core)
     _semaphores = Semaphores()
     _fair_locks = FairLocks()
+    _registry_get = _semaphores._registry.get
     _external_locks.clear()
     _lockorder._install(core)
     _table.bind(core, _semaphores, _fair_locks, synchronized, _callable_name)
@@ -1292,6 +1280,7 @@ def _install_fast_path(core: ModuleType) -> None:
 _Semaphore: type[Any] = _semaphore_class(_core)
 _semaphores = Semaphores()
 _fair_locks = FairLocks()
+_registry_get = _semaphores._registry.get
 _table._watchdog.warn_seconds = _config.warn_wait_seconds
 _table.bind(_core, _semaphores, _fair_locks, synchronized, _callable_name)
 _table.register_guru_section()
