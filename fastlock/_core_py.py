@@ -2182,7 +2182,7 @@ def _cached_external(
     if type(values) is not dict or b.disabled_key not in values:
         return None
     if values[b.disabled_key]:
-        return b.default.get(name)
+        return _plain_semaphore(b, name, None)
     key: tuple[Any, ...]
     if lock_path:
         key = (name, lock_file_prefix, lock_path)
@@ -2214,10 +2214,10 @@ def _fast_call(
     ``lockutils.lock`` nor ``lockutils._semaphores`` is patched; else
     return ``slow(*args, **kwargs)`` (the Python code)."""
     b = _bound
-    if (
-        b is not None and _quiet(b) and b.globals.get("lock") is b.entry
-        and b.globals.get("_semaphores") is b.semaphores
-    ):
-        with b.default.get(name):
+    sem = None
+    if b is not None and _quiet(b) and b.globals.get("lock") is b.entry:
+        sem = _plain_semaphore(b, name, None)
+    if sem is not None:
+        with sem:
             return func(*args, **kwargs)
     return slow(*args, **kwargs)

@@ -779,7 +779,7 @@ def _plain_external(
         disabled = _config.option(CONF, 'disable_process_locking')
         path = lock_path or _config.option(CONF, 'lock_path')
     if disabled:
-        return _registry_get(name)  # type: ignore[no-any-return]
+        return _plain_semaphore(name, None)  # type: ignore[no-any-return]
     if (
         external_lock is not _unpatched_external_lock
         or InterProcessLock is not _UnpatchedInterProcessLock
@@ -1251,13 +1251,12 @@ def _use_core(core: ModuleType) -> ModuleType:
     """Bind the facade to *core* (``_core_c`` or ``_core_py``) with fresh
     default containers; return the core bound before.  For tests and
     benchmarks that compare the two implementations in one process."""
-    global _core, _semaphores, _fair_locks, _registry_get, _Semaphore
+    global _core, _semaphores, _fair_locks, _Semaphore
     previous = _core
     _core = _rwlock._core = core
     _Semaphore = _semaphore_class(core)
     _semaphores = Semaphores()
     _fair_locks = FairLocks()
-    _registry_get = _semaphores._registry.get
     _external_locks.clear()
     _lockorder._install(core)
     _table.bind(core, _semaphores, _fair_locks, synchronized, _callable_name)
@@ -1280,7 +1279,6 @@ def _install_fast_path(core: ModuleType) -> None:
 _Semaphore: type[Any] = _semaphore_class(_core)
 _semaphores = Semaphores()
 _fair_locks = FairLocks()
-_registry_get = _semaphores._registry.get
 _table._watchdog.warn_seconds = _config.warn_wait_seconds
 _table.bind(_core, _semaphores, _fair_locks, synchronized, _callable_name)
 _table.register_guru_section()

@@ -500,13 +500,23 @@ PLAIN_AND_TRY = [{}, {"blocking": False}, {"timeout": 1}]
 
 
 def test_entry_takes_a_patched_default_container(lockutils, quiet,
-                                                 monkeypatch):
+                                                 monkeypatch, lock_path):
     # As oslo's lock() and synchronized read lockutils._semaphores.
     patched = lockutils.Semaphores()
     monkeypatch.setattr(lockutils, "_semaphores", patched)
     for kwargs in PLAIN_AND_TRY:
         with lockutils.lock("p", **kwargs) as sem:
             assert sem is patched.get("p")
+    # And the semaphore an external lock is while process locking is off.
+    conf = lockutils.CONF
+    conf.set_override("disable_process_locking", True, group=GROUP)
+    try:
+        for _ in range(2):  # the second: the options in oslo.config's cache
+            with lockutils.lock("p", external=True,
+                                lock_path=lock_path) as sem:
+                assert sem is patched.get("p")
+    finally:
+        conf.clear_override("disable_process_locking", group=GROUP)
 
     @lockutils.synchronized("p")
     def held():

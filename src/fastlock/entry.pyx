@@ -287,7 +287,7 @@ cdef object _cached_external(name, lock_file_prefix, lock_path):
     if found is NULL:
         return None
     if <object>found:
-        return _default._get(name)
+        return _plain_semaphore(name, None)
     # A lock_path given and the configured one are cached apart (see
     # lockutils._external_locks).
     cdef bint given = True if lock_path else False
