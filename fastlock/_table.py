@@ -285,6 +285,8 @@ def _original(name: str) -> Any:
 
 
 _start_thread = _original('_thread').start_new_thread  # tests patch it
+_sleep = _original('time').sleep
+_monotonic = _original('time').monotonic
 
 
 class _Watchdog:
@@ -301,13 +303,24 @@ class _Watchdog:
     traceback (``LOG.exception``), later ones are only counted in
     ``errors``, and the watchdog goes on scanning; as it cannot tell
     whether anybody waits, it does not end while its scans fail.
+
+    A start can be lost: a signal handler's exception (KeyboardInterrupt,
+    an alarm) may land in :meth:`watch` after it marked the watchdog
+    running and before the thread runs.  So the thread beats at each
+    scan, and a wait that finds no beat for ``stale_seconds`` starts a
+    new thread; each thread has a generation, and one that is not the
+    latest ends at its next scan.
     """
+
+    stale_seconds = 5.0  # five times the longest pause between scans
 
     def __init__(self) -> None:
         self._guard = _original('_thread').allocate_lock()
         self._cores: set[ModuleType] = set()
         self._warned: set[Any] = set()  # wait tokens already reported
         self._running = False
+        self._generation = 0  # of the latest thread started
+        self._beat = 0.0  # when the latest thread last scanned
         # Set by watch(), cleared by each scan: a caller about to wait
         # that the scan may have looked too early to see.
         self._poked = False
@@ -318,34 +331,39 @@ class _Watchdog:
         if self.warn_seconds is None or not self.warn_seconds():
             return
         core = _core_of(sem)
+        now = _monotonic()
         with self._guard:
             self._cores.add(core)
             self._poked = True
-            if self._running:
+            if self._running and now - self._beat < self.stale_seconds:
                 return
             self._running = True
-        started = False
+            self._beat = now
+            self._generation += 1
+            generation = self._generation
         try:
-            _start_thread(self._run, ())
-            started = True
+            _start_thread(self._run, (generation,))
         except Exception:
             # No thread to be had (a thread limit reached, the interpreter
             # exiting): this wait goes unwatched and the next one tries
             # again; the caller's acquire() must not fail for a warning.
-            pass
-        finally:
-            if not started:
-                with self._guard:
-                    self._running = False
+            self._stop(generation)
 
-    def _run(self) -> None:
-        sleep = _original('time').sleep
+    def _stop(self, generation: int) -> None:
+        with self._guard:
+            if self._generation == generation:
+                self._running = False
+
+    def _run(self, generation: int) -> None:
         idle = 0
         try:
             while True:
                 warn = self.warn_seconds() if self.warn_seconds else 0.0
-                sleep(min(1.0, max(0.01, warn / 4)) if warn else 0.1)
+                _sleep(min(1.0, max(0.01, warn / 4)) if warn else 0.1)
                 with self._guard:
+                    if self._generation != generation:
+                        return  # a newer thread took over
+                    self._beat = _monotonic()
                     poked, self._poked = self._poked, False
                 busy = self._checked_scan(warn) or poked
                 # Idle for two scans, and nobody about to wait.
@@ -353,13 +371,13 @@ class _Watchdog:
                 if idle >= 2:
                     with self._guard:
                         if not self._poked:
-                            self._running = False
+                            if self._generation == generation:
+                                self._running = False
                             return
         except BaseException:
-            # An interpreter shutting down (or a signal handler's
-            # exception): the next wait may start a watchdog again.
-            with self._guard:
-                self._running = False
+            # An interpreter shutting down: the next wait may start a
+            # watchdog again.
+            self._stop(generation)
             raise
 
     def _checked_scan(self, warn: float) -> bool:
