@@ -204,6 +204,10 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
                     critical(lambda: time.sleep(0.00005))
                 finally:
                     lock.release()
+            # Between turns, so that the main thread often finds the lock
+            # free: without, it hardly ever had it (the storm then cut
+            # only its waits, and a first external entry never ran).
+            time.sleep(0.0002)
 
     def interrupt(*args):
         try:
@@ -215,7 +219,7 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
     threads = [threading.Thread(target=contender) for _ in range(3)]
     for t in threads:
         t.start()
-    interrupted = busy = 0
+    interrupted = busy = entered = 0
     alarm(interrupt, 0.0003)
     deadline = time.monotonic() + stress_seconds
     try:
@@ -229,6 +233,7 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
                     with enter(lockutils, lock):
                         armed.clear()
                         critical(lambda: None)
+                        entered += 1
                         armed[:] = [True]
                 finally:
                     armed.clear()
@@ -236,19 +241,22 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
                 interrupted += 1
             except lockutils.AcquireLockFailedException:
                 busy += 1  # non-blocking, and a contender had it
+                time.sleep(0.0002)  # a spinning main thread starves them
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         stop.set()
         for t in threads:
             t.join(10)
     assert interrupted > 10, "the signals did not arrive"
+    assert entered > 100, "the main thread hardly ever had the lock"
     assert bool(debug_lines) is (entry == "logged")
     assert state["overlap"] == 0
     assert lock.acquire(timeout=5), "a lock was lost to an interrupted call"
     lock.release()
     assert lock.waiting == 0
     assert lockutils.held_locks() == []
-    report(interrupted=interrupted, acquisitions=state["count"], busy=busy)
+    report(interrupted=interrupted, acquisitions=state["count"], busy=busy,
+           entered=entered)
 
 
 def test_acquire_release_cycles_leak_nothing(lockutils, stress_scale, report):
