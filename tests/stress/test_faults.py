@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import logging
@@ -127,30 +128,51 @@ STORM_ENTRIES = {
 }
 
 
+class _LineCounter(logging.Handler):
+    """Counts records, and alone receives lockutils' during a storm.
+
+    It takes no lock: a signal handler's exception inside a handler's
+    handle() leaves that handler's lock held by this thread, and every
+    other thread that logs through it then blocks for good.  pytest
+    attaches its own (session-wide, locking) capture handlers to a logger
+    that does not propagate: the logged storm left them held, and later
+    tests hung in a heartbeat's or the slow-wait watchdog's log call.
+    """
+
+    def __init__(self, logger):
+        super().__init__()
+        self.logger = logger
+        self.count = 0
+
+    def handle(self, record):
+        self.count += 1
+        return True
+
+    @contextlib.contextmanager
+    def alone(self):
+        saved = self.logger.handlers, self.logger.propagate
+        self.logger.handlers, self.logger.propagate = [self], False
+        try:
+            yield
+        finally:
+            self.logger.handlers, self.logger.propagate = saved
+
+
 @pytest.fixture
 def debug_lines(request):
     """lockutils' logger at DEBUG when the test's entry is 'logged', else
     at INFO (whatever earlier tests left, so that each entry takes the
-    path it names); the number of its records (no more) is kept."""
+    path it names); its records are counted (no more) inside
+    ``debug_lines.alone()``."""
     logger = logging.getLogger("fastlock.lockutils")
-    lines = []
-
-    class Count(logging.Handler):
-        def emit(self, record):
-            lines.append(None)
-
     logged = request.getfixturevalue("entry") == "logged"
-    handler, saved = Count(), (logger.level, logger.propagate)
-    logger.addHandler(handler)
+    saved = logger.level
     # setLevel, which also clears logging's cache of enabled levels.
     logger.setLevel(logging.DEBUG if logged else logging.INFO)
-    logger.propagate = False
     try:
-        yield lines
+        yield _LineCounter(logger)
     finally:
-        logger.removeHandler(handler)
-        logger.setLevel(saved[0])
-        logger.propagate = saved[1]
+        logger.setLevel(saved)
 
 
 # What each entry gives with the compiled core: the path under test.
@@ -223,25 +245,26 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
     alarm(interrupt, 0.0003)
     deadline = time.monotonic() + stress_seconds
     try:
-        while time.monotonic() < deadline:
-            # Disarmed around the test's own bookkeeping: Python 3.10 runs
-            # a handler between any two bytecodes (3.11 only at calls and
-            # backward jumps), also inside an except or finally clause.
-            try:
+        with debug_lines.alone():
+            while time.monotonic() < deadline:
+                # Disarmed around the test's own bookkeeping: Python 3.10 runs
+                # a handler between any two bytecodes (3.11 only at calls and
+                # backward jumps), also inside an except or finally clause.
                 try:
-                    armed[:] = [True]
-                    with enter(lockutils, lock):
-                        armed.clear()
-                        critical(lambda: None)
-                        entered += 1
+                    try:
                         armed[:] = [True]
-                finally:
-                    armed.clear()
-            except Interrupted:
-                interrupted += 1
-            except lockutils.AcquireLockFailedException:
-                busy += 1  # non-blocking, and a contender had it
-                time.sleep(0.0002)  # a spinning main thread starves them
+                        with enter(lockutils, lock):
+                            armed.clear()
+                            critical(lambda: None)
+                            entered += 1
+                            armed[:] = [True]
+                    finally:
+                        armed.clear()
+                except Interrupted:
+                    interrupted += 1
+                except lockutils.AcquireLockFailedException:
+                    busy += 1  # non-blocking, and a contender had it
+                    time.sleep(0.0002)  # a spinning main thread starves them
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         stop.set()
@@ -249,7 +272,13 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
             t.join(10)
     assert interrupted > 10, "the signals did not arrive"
     assert entered > 100, "the main thread hardly ever had the lock"
-    assert bool(debug_lines) is (entry == "logged")
+    assert bool(debug_lines.count) is (entry == "logged")
+    # No handler's lock was left held for other threads (see _LineCounter).
+    other = threading.Thread(target=logging.getLogger("fastlock").warning,
+                             args=("after the storm",), daemon=True)
+    other.start()
+    other.join(10)
+    assert not other.is_alive(), "a log call from another thread hangs"
     assert state["overlap"] == 0
     assert lock.acquire(timeout=5), "a lock was lost to an interrupted call"
     lock.release()
