@@ -6,7 +6,7 @@ from typing_extensions import disjoint_base
 
 __all__ = [
     "HAND_OFF_AFTER", "ExternalLock", "FileLock", "Registry", "Semaphore",
-    "TryLock", "held_locks", "set_lock_file_cache_size",
+    "TryExternalLock", "TryLock", "held_locks", "set_lock_file_cache_size",
 ]
 
 HAND_OFF_AFTER: float
@@ -71,6 +71,16 @@ class TryLock:
     def __init__(
         self, lock: Any, name: Any, blocking: bool, timeout: float | None,
         args: tuple[Any, ...] | None = ..., log: bool = ...,
+    ) -> None: ...
+    def __enter__(self) -> Any: ...
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> bool: ...
+    def __call__(self, func: Any) -> Any: ...
+
+@disjoint_base
+class TryExternalLock:
+    def __init__(
+        self, ext: ExternalLock, blocking: bool, timeout: float | None,
+        args: tuple[Any, ...],
     ) -> None: ...
     def __enter__(self) -> Any: ...
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> bool: ...

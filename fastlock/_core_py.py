@@ -27,7 +27,7 @@ import greenlet
 
 __all__ = [
     "HAND_OFF_AFTER", "ExternalLock", "FileLock", "Registry", "Semaphore",
-    "TryLock", "held_locks", "set_lock_file_cache_size",
+    "TryExternalLock", "TryLock", "held_locks", "set_lock_file_cache_size",
 ]
 
 
@@ -1587,20 +1587,38 @@ class ExternalLock:
         self._held: Semaphore | None = None
 
     def __enter__(self) -> Any:
-        sem = self._registry.get(self._name)
-        sem.acquire()
-        try:
-            try:
-                self._file.acquire()
-            except FileNotFoundError:
-                self._owner.acquire()
-        except BaseException:
-            sem.release()
-            raise
-        self._held = sem
+        self._enter(True, None)
         return self._owner
 
     def __exit__(self, *exc_info: object) -> Literal[False]:
+        self._exit()
+        return False
+
+    def _enter(self, blocking: bool, timeout: float | None) -> bool:
+        # The semaphore, then the lock file, within one *timeout*; False
+        # (nothing held) when either cannot be had.
+        sem = self._registry.get(self._name)
+        if timeout is not None:
+            deadline = _monotonic() + timeout
+        if not sem.acquire(blocking, timeout):
+            return False
+        try:
+            if timeout is not None:
+                timeout = max(0.0, deadline - _monotonic())
+            try:
+                got = self._file.acquire(blocking, timeout)
+            except FileNotFoundError:
+                got = self._owner.acquire(blocking, timeout=timeout)
+        except BaseException:
+            sem.release()
+            raise
+        if not got:
+            sem.release()
+            return False
+        self._held = sem
+        return True
+
+    def _exit(self) -> None:
         sem = self._held
         if sem is None:
             raise RuntimeError("Unable to release an unacquired lock")
@@ -1609,7 +1627,6 @@ class ExternalLock:
             self._file.release()
         finally:
             sem.release()
-        return False
 
 
 def _use_ofd_locks(flag: bool) -> bool:
@@ -2037,20 +2054,28 @@ def _fast_lock(
     if b is None or (do_log and not _quiet(b)):
         pass
     elif blocking is not True or timeout is not None:
-        # Non-blocking or timed: a TryLock on the name's semaphore.
-        # (A timeout the Python code may refuse goes there for its error.)
-        if (blocking is False or blocking is True) and not (
-            fair or external
-        ) and (
+        # Non-blocking or timed: a TryLock on the name's semaphore, or a
+        # TryExternalLock on its cached ExternalLock.  (A timeout or delay
+        # the Python code may refuse goes there for its error.)
+        if (blocking is False or blocking is True) and not fair and (
             timeout is None
             or (blocking is True and type(timeout) in (float, int)
                 and timeout >= 0)
         ):
-            sem = _plain_semaphore(b, name, semaphores)
+            args = (name, lock_file_prefix, external, lock_path, do_log,
+                    semaphores, delay, fair, blocking)
+            sem = None
+            if not external:
+                sem = _plain_semaphore(b, name, semaphores)
+            elif (
+                semaphores is None and type(delay) in (float, int)
+                and delay >= 0
+            ):
+                sem = _cached_external(b, name, lock_file_prefix, lock_path)
+                if isinstance(sem, ExternalLock):
+                    return TryExternalLock(sem, blocking, timeout, args)
             if sem is not None:
-                return TryLock(sem, name, blocking, timeout, (
-                    name, lock_file_prefix, external, lock_path, do_log,
-                    semaphores, delay, fair, blocking))
+                return TryLock(sem, name, blocking, timeout, args)
     else:
         if fair:
             if not external and semaphores is None:
@@ -2154,6 +2179,51 @@ class TryLock:
         return "<%s %r blocking=%s timeout=%r log=%s>" % (
             type(self).__name__, self._name, self._blocking, self._timeout,
             self._log)
+
+
+class TryExternalLock:
+    """What ``lock(name, external=True)`` with ``blocking=False`` or a
+    ``timeout`` returns for a name whose :class:`ExternalLock` is cached:
+    ``with`` it takes the name's semaphore and then its lock file, both
+    within the one *timeout*, and gives the lock file object (an
+    ``InterProcessLock``), or raises :class:`AcquireLockFailedException`
+    when either cannot be had.  It also decorates a function, as oslo's
+    does.
+    """
+
+    __slots__ = ("_ext", "_blocking", "_timeout", "_args")
+
+    def __init__(
+        self, ext: ExternalLock, blocking: bool, timeout: Any,
+        args: tuple[Any, ...],
+    ) -> None:
+        if not isinstance(ext, ExternalLock):
+            raise TypeError(
+                "ext must be an ExternalLock, not %s" % type(ext).__name__)
+        self._ext = ext
+        self._blocking = bool(blocking)
+        self._timeout = timeout
+        # lock()'s arguments, for a decorator: a fresh lock() per call.
+        self._args = args
+
+    def __enter__(self) -> Any:
+        if not self._ext._enter(self._blocking, self._timeout):
+            raise _bound.globals["AcquireLockFailedException"](
+                self._ext._name)
+        return self._ext._owner
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._ext._exit()
+
+    def __call__(self, func: Any) -> Any:
+        """Decorate *func*: each call holds the lock, as with oslo's."""
+        return _bound.globals["_lock_decorator"](
+            func, self._args, self._timeout)
+
+    def __repr__(self) -> str:
+        return "<%s %r blocking=%s timeout=%r>" % (
+            type(self).__name__, self._ext._name, self._blocking,
+            self._timeout)
 
 
 def _cached_fair(b: _Facade) -> Any:

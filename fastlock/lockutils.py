@@ -875,16 +875,29 @@ def lock(
     # reference.)
     logged = bool(do_log) and LOG.isEnabledFor(_DEBUG)
     if logged or blocking is not True or timeout is not None:
-        # Logged, non-blocking or timed: the core's TryLock, which (unlike
-        # _Lock) a signal handler cannot cut between acquiring and
-        # entering the with block when compiled.
-        if (blocking is False or blocking is True) and not (fair or external):
+        # Logged, non-blocking or timed: the core's TryLock (or, external
+        # and not logged, its TryExternalLock), which (unlike _Lock) a
+        # signal handler cannot cut between acquiring and entering the
+        # with block when compiled.
+        if (blocking is False or blocking is True) and not fair:
             _check_timeout(blocking, timeout)
-            sem = _plain_semaphore(name, semaphores)
+            args = (name, lock_file_prefix, external, lock_path, do_log,
+                    semaphores, delay, fair, blocking)
+            sem = None
+            if not external:
+                sem = _plain_semaphore(name, semaphores)
+            elif (
+                semaphores is None and not logged
+                and type(delay) in (float, int) and delay >= 0
+            ):
+                # (A delay InterProcessLock refuses goes to _Lock.)
+                sem = _plain_external(name, lock_file_prefix, lock_path)
+                if isinstance(sem, _core.ExternalLock):
+                    return _core.TryExternalLock(  # type: ignore[no-any-return]
+                        sem, blocking, timeout, args)
             if sem is not None:
-                return _core.TryLock(sem, name, blocking, timeout, (  # type: ignore[no-any-return]
-                    name, lock_file_prefix, external, lock_path, do_log,
-                    semaphores, delay, fair, blocking), logged)
+                return _core.TryLock(  # type: ignore[no-any-return]
+                    sem, name, blocking, timeout, args, logged)
     else:
         if fair:
             if (

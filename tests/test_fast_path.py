@@ -47,6 +47,8 @@ def test_lock_is_the_core_entry_with_the_python_signature(lockutils, impl):
     {"fair": True},
     {"blocking": False},
     {"timeout": 1.0},
+    {"external": True, "blocking": False},
+    {"external": True, "timeout": 1.0},
 ])
 def test_entry_gives_what_the_python_lock_gives(
         lockutils, quiet, lock_path, kwargs):
@@ -462,19 +464,28 @@ def test_fair_writer_decorates_with_a_fresh_lock_per_call(
     assert lockutils.internal_fair_lock("fair-deco").owner is None
 
 
-@pytest.mark.parametrize("kwargs", [{"timeout": 2}, {"blocking": False}])
+@pytest.mark.parametrize("kwargs", [
+    {"timeout": 2}, {"blocking": False},
+    {"timeout": 2, "external": True}, {"blocking": False, "external": True},
+])
 def test_try_lock_decorates_with_a_fresh_lock_per_call(
-        lockutils, impl, quiet, monkeypatch, kwargs):
+        lockutils, impl, quiet, monkeypatch, lock_path, kwargs):
+    external = kwargs.get("external", False)
+    if external:
+        kwargs = dict(kwargs, lock_path=lock_path)
+
     @lockutils.lock("try-deco", **kwargs)
     def work(x):
         assert lockutils.held_locks() == ["try-deco"]
         return x * 2
 
-    assert type(lockutils.lock("try-deco", **kwargs)) is impl.TryLock
+    assert type(lockutils.lock("try-deco", **kwargs)) is (
+        impl.TryExternalLock if external else impl.TryLock)
     assert work(2) == 4
     blocking = kwargs.get("blocking", True)
     assert _lock_calls_of(work, lockutils, monkeypatch) == [(
-        ("try-deco", None, False, None, True, None, 0.01, False, blocking),
+        ("try-deco", None, external, kwargs.get("lock_path"), True, None,
+         0.01, False, blocking),
         {"timeout": kwargs.get("timeout")})]
     assert lockutils.held_locks() == []
 

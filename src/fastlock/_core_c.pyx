@@ -40,7 +40,7 @@ PyGreenlet_Import()
 
 __all__ = [
     "HAND_OFF_AFTER", "ExternalLock", "FileLock", "Registry", "Semaphore",
-    "TryLock", "held_locks", "set_lock_file_cache_size",
+    "TryExternalLock", "TryLock", "held_locks", "set_lock_file_cache_size",
 ]
 
 

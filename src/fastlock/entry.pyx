@@ -30,6 +30,7 @@ cdef object _log_acquired = None
 cdef object _log_releasing = None
 cdef extern from "Python.h":
     object PyObject_GenericGetAttr(object o, object name)
+    object PyObject_GenericGetDict(object o, void *context)
 
 cdef object _DEBUG_LEVEL = 10  # logging.DEBUG
 # The ExternalLocks last found in _external_locks, by the hash of their
@@ -120,20 +121,29 @@ def _fast_lock(name, lock_file_prefix=None, external=False, lock_path=None,
         return _call_spec(name, lock_file_prefix, external, lock_path,
                           do_log, semaphores, delay, fair, blocking, timeout)
     if blocking is not True or timeout is not None:
-        # Non-blocking or timed: a TryLock on the name's semaphore, whose
-        # compiled __enter__ no signal handler can cut between acquire and
-        # return (the Python code's can).
-        # (A timeout the Python code may refuse goes there for its error.)
-        if (blocking is False or blocking is True) and not (
-                fair or external) and (
+        # Non-blocking or timed: a TryLock on the name's semaphore, or a
+        # TryExternalLock on its cached ExternalLock, whose compiled
+        # __enter__ no signal handler can cut between acquire and return
+        # (the Python code's can).  (A timeout or delay the Python code
+        # may refuse goes there for its error.)
+        if (blocking is False or blocking is True) and not fair and (
                 timeout is None or (blocking is True and (
                     type(timeout) is float or type(timeout) is int)
                     and timeout >= 0)):
-            sem = _plain_semaphore(name, semaphores)
+            args = (name, lock_file_prefix, external, lock_path, do_log,
+                    semaphores, delay, fair, blocking)
+            sem = None
+            if not external:
+                sem = _plain_semaphore(name, semaphores)
+            elif semaphores is None and (
+                    type(delay) is float or type(delay) is int) and delay >= 0:
+                # The cached ExternalLock, or the semaphore while process
+                # locking is disabled.
+                sem = _cached_external(name, lock_file_prefix, lock_path)
+                if isinstance(sem, ExternalLock):
+                    return TryExternalLock(sem, blocking, timeout, args)
             if sem is not None:
-                return TryLock(sem, name, blocking, timeout, (
-                    name, lock_file_prefix, external, lock_path, do_log,
-                    semaphores, delay, fair, blocking))
+                return TryLock(sem, name, blocking, timeout, args)
         return _call_spec(name, lock_file_prefix, external, lock_path,
                           do_log, semaphores, delay, fair, blocking, timeout)
     if fair:
@@ -156,10 +166,6 @@ def _fast_lock(name, lock_file_prefix=None, external=False, lock_path=None,
             return ext
     return _call_spec(name, lock_file_prefix, external, lock_path, do_log,
                       semaphores, delay, fair, blocking, timeout)
-
-
-cdef extern from "Python.h":
-    object PyObject_GenericGetDict(object o, void *context)
 
 
 cdef inline object _plain_semaphore(name, semaphores):
@@ -256,6 +262,56 @@ cdef class TryLock:
         return "<%s %r blocking=%s timeout=%r log=%s>" % (
             type(self).__name__, self._name, self._blocking, self._timeout,
             self._log)
+
+
+@cython.freelist(8)
+cdef class TryExternalLock:
+    """What ``lock(name, external=True)`` with ``blocking=False`` or a
+    ``timeout`` returns for a name whose :class:`ExternalLock` is cached:
+    ``with`` it takes the name's semaphore and then its lock file, both
+    within the one *timeout*, and gives the lock file object (an
+    ``InterProcessLock``), or raises :class:`AcquireLockFailedException`
+    when either cannot be had.  It also decorates a function, as oslo's
+    does.  Like :class:`TryLock`, compiled: no signal handler can cut it
+    between taking the locks and the ``with`` block.
+    """
+
+    cdef ExternalLock _ext
+    cdef bint _blocking
+    cdef object _timeout
+    cdef object _args  # lock()'s, for a decorator: a fresh lock() per call
+
+    def __init__(self, ext, blocking, timeout, args):
+        if not isinstance(ext, ExternalLock):
+            raise TypeError(
+                "ext must be an ExternalLock, not %s" % type(ext).__name__)
+        self._ext = ext
+        self._blocking = blocking
+        self._timeout = timeout
+        self._args = args
+
+    # Not bound as cyfunctions: see Semaphore.__enter__.
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
+    def __enter__(self):
+        if not self._ext._enter(self._blocking, self._timeout):
+            raise _facade["AcquireLockFailedException"](self._ext._name)
+        return self._ext._owner
+
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
+    def __exit__(self, exc_type, exc_value, traceback):
+        self._ext._exit()
+        return False
+
+    def __call__(self, func):
+        """Decorate *func*: each call holds the lock, as with oslo's."""
+        return _facade["_lock_decorator"](func, self._args, self._timeout)
+
+    def __repr__(self):
+        return "<%s %r blocking=%s timeout=%r>" % (
+            type(self).__name__, self._ext._name, self._blocking,
+            self._timeout)
 
 
 cdef object _call_spec(name, lock_file_prefix, external, lock_path, do_log,

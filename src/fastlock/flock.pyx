@@ -604,22 +604,41 @@ cdef class ExternalLock:
     @cython.binding(False)
     @cython.embedsignature.format("clinic")
     def __enter__(self):
-        cdef Semaphore sem = self._registry._get(self._name)
-        sem._acquire(True, None)
-        try:
-            try:
-                self._file._acquire(True, None)
-            except FileNotFoundError:
-                self._owner.acquire()
-        except BaseException:
-            sem._release()
-            raise
-        self._held = sem
+        self._enter(True, None)
         return self._owner
 
     @cython.binding(False)
     @cython.embedsignature.format("clinic")
     def __exit__(self, exc_type, exc_value, traceback):
+        self._exit()
+        return False
+
+    cdef bint _enter(self, bint blocking, object timeout) except -1:
+        # The semaphore, then the lock file, within one *timeout*; False
+        # (nothing held) when either cannot be had.
+        cdef Semaphore sem = self._registry._get(self._name)
+        cdef double deadline = 0
+        if timeout is not None:
+            deadline = _now() + <double>timeout
+        if not sem._acquire(blocking, timeout):
+            return False
+        try:
+            if timeout is not None:
+                timeout = max(0.0, deadline - _now())
+            try:
+                got = self._file._acquire(blocking, timeout)
+            except FileNotFoundError:
+                got = self._owner.acquire(blocking, timeout=timeout)
+        except BaseException:
+            sem._release()
+            raise
+        if not got:
+            sem._release()
+            return False
+        self._held = sem
+        return True
+
+    cdef int _exit(self) except -1:
         cdef Semaphore sem = self._held
         if sem is None:
             raise RuntimeError("Unable to release an unacquired lock")
@@ -628,7 +647,7 @@ cdef class ExternalLock:
             self._file._release(False)
         finally:
             sem._release()
-        return False
+        return 0
 
 
 def _use_ofd_locks(flag):

@@ -6,7 +6,10 @@ import contextlib
 import gc
 import itertools
 import logging
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -115,16 +118,22 @@ def test_keyboard_interrupt_while_queued_loses_no_wake_up(lockutils, alarm):
 # How the main thread of the storm takes the lock: the semaphore itself,
 # and the TryLocks of lock() and internal_lock() (non-blocking or timed).
 STORM_ENTRIES = {
-    "semaphore": lambda lockutils, sem: sem,
-    "timeout": lambda lockutils, sem: lockutils.lock("storm", timeout=5),
-    "non-blocking": lambda lockutils, sem: lockutils.lock(
+    "semaphore": lambda lockutils, sem, path: sem,
+    "timeout": lambda lockutils, sem, path: lockutils.lock(
+        "storm", timeout=5),
+    "non-blocking": lambda lockutils, sem, path: lockutils.lock(
         "storm", blocking=False),
-    "internal non-blocking": lambda lockutils, sem: lockutils.internal_lock(
-        "storm", blocking=False),
+    "internal non-blocking": lambda lockutils, sem, path: (
+        lockutils.internal_lock("storm", blocking=False)),
     # With DEBUG logging on (see debug_lines), which logs in the TryLock;
     # timed, so that a lock lost to this thread fails the test instead of
     # hanging it.
-    "logged": lambda lockutils, sem: lockutils.lock("storm", timeout=5),
+    "logged": lambda lockutils, sem, path: lockutils.lock(
+        "storm", timeout=5),
+    # The name's semaphore, then its lock file (checked from another
+    # process after the storm).
+    "external timeout": lambda lockutils, sem, path: lockutils.lock(
+        "storm", external=True, lock_path=path, timeout=5),
 }
 
 
@@ -158,6 +167,15 @@ class _LineCounter(logging.Handler):
             self.logger.handlers, self.logger.propagate = saved
 
 
+def _lock_file_is_free(path):
+    # Whether another process can take the lock file at once.
+    probe = ("import fcntl, os, sys\n"
+             "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+             "fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n")
+    return subprocess.run([sys.executable, "-c", probe, path],
+                          capture_output=True, timeout=60).returncode == 0
+
+
 @pytest.fixture
 def debug_lines(request):
     """lockutils' logger at DEBUG when the test's entry is 'logged', else
@@ -179,13 +197,14 @@ def debug_lines(request):
 STORM_TYPES = {
     "semaphore": "Semaphore", "timeout": "TryLock", "non-blocking": "TryLock",
     "internal non-blocking": "TryLock", "logged": "TryLock",
+    "external timeout": "TryExternalLock",
 }
 
 
 @pytest.mark.parametrize("entry", list(STORM_ENTRIES))
 def test_signal_storm_keeps_exclusion_and_names_usable(
         lockutils, impl_name, alarm, stress_seconds, report, entry,
-        debug_lines):
+        debug_lines, lock_path):
     # A handler raising every 0.3 ms while the main thread takes and gives
     # back a lock three other threads contend for: the exception lands
     # anywhere in acquire and release.  The compiled core runs no Python
@@ -201,7 +220,8 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
 
     lock = lockutils.internal_lock("storm")
     enter = STORM_ENTRIES[entry]
-    assert type(enter(lockutils, lock)).__name__ == STORM_TYPES[entry]
+    assert type(enter(lockutils, lock, lock_path)).__name__ == (
+        STORM_TYPES[entry])
     state = {"count": 0, "inside": 0, "overlap": 0}
     # Armed while it holds an item.  The handler that raises takes it out
     # in one call (handlers can nest, and one may run before a statement
@@ -253,7 +273,7 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
                 try:
                     try:
                         armed[:] = [True]
-                        with enter(lockutils, lock):
+                        with enter(lockutils, lock, lock_path):
                             armed.clear()
                             critical(lambda: None)
                             entered += 1
@@ -279,6 +299,9 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
     other.start()
     other.join(10)
     assert not other.is_alive(), "a log call from another thread hangs"
+    if entry == "external timeout":
+        assert _lock_file_is_free(os.path.join(lock_path, "storm")), (
+            "a lock file was lost to an interrupted call")
     assert state["overlap"] == 0
     assert lock.acquire(timeout=5), "a lock was lost to an interrupted call"
     lock.release()
