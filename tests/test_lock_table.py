@@ -448,86 +448,6 @@ def test_no_thread_for_the_watchdog_does_not_fail_the_wait(
     _wait_until(lambda: not watchdog._running, "the watchdog to end")
 
 
-def test_watchdog_logs_a_failing_scan_once_and_goes_on(lockutils, warn_after):
-    # A scan that raises (here the first three) must not end the watchdog
-    # silently: one ERROR with the traceback, then the slow-wait warning
-    # still comes for the caller that still waits.
-    from fastlock import _config, _table
-
-    lu = lockutils
-    warn_after(0.2)
-    watchdog = _table._Watchdog()
-    watchdog.warn_seconds = _config.warn_wait_seconds
-    scan = watchdog._scan
-    failures = []
-
-    def failing_scan(warn):
-        if len(failures) < 3:
-            failures.append(warn)
-            raise RuntimeError("scan broke")
-        return scan(warn)
-
-    watchdog._scan = failing_scan
-    previous = lu._core._set_wait_hook(watchdog.watch)
-    seen = _Seen()
-    seen.setLevel(logging.WARNING)
-    logger = logging.getLogger("fastlock.lockutils")
-    logger.addHandler(seen)
-    release = threading.Event()
-
-    def hold():
-        with lu.lock("broken-scan"):
-            release.wait(TIMEOUT)
-
-    def wait():
-        with lu.lock("broken-scan"):
-            pass
-
-    try:
-        h = _start(hold, "hog")
-        _wait_until(lambda: _record(lu, "broken-scan") is not None, "held")
-        w = _start(wait, "patient")
-        _wait_until(
-            lambda: any(r.levelno == logging.WARNING for r in seen.records),
-            "the slow-wait warning after the failed scans")
-    finally:
-        release.set()
-        logger.removeHandler(seen)
-        lu._core._set_wait_hook(previous)
-    h.join(TIMEOUT)
-    w.join(TIMEOUT)
-    assert len(failures) == 3
-    errors = [r for r in seen.records if r.levelno == logging.ERROR]
-    (error,) = errors
-    assert error.exc_info[0] is RuntimeError
-    assert "watchdog" in error.getMessage()
-    (warning,) = [r for r in seen.records if r.levelno == logging.WARNING]
-    assert warning.getMessage().startswith('Lock "broken-scan" still not')
-    _wait_until(lambda: not watchdog._running, "the watchdog to end")
-
-
-class _Injected(BaseException):
-    """What a raising signal handler throws, e.g. KeyboardInterrupt."""
-
-
-def _raising_on_line(code, line):
-    # A trace function that raises _Injected before *line* of *code* runs,
-    # as a signal handler's exception may; returns it and a list that
-    # gets an item when it fired.
-    fired = []
-
-    def local(frame, event, arg):
-        if event == "line" and frame.f_lineno == line and not fired:
-            fired.append(line)
-            raise _Injected
-        return local
-
-    def tracer(frame, event, arg):
-        return local if frame.f_code is code else None
-
-    return tracer, fired
-
-
 def _wait_for_a_warning(lu, watchdog, name, seen):
     # One caller holds *name* while another waits, with *watchdog* as the
     # core's wait hook, until *seen* has a warning about *name*; then the
@@ -555,6 +475,65 @@ def _wait_for_a_warning(lu, watchdog, name, seen):
     h.join(TIMEOUT)
     w.join(TIMEOUT)
     _wait_until(lambda: not watchdog._running, "the watchdog to end")
+
+
+def test_watchdog_logs_a_failing_scan_once_and_goes_on(lockutils, warn_after):
+    # A scan that raises (here the first three) must not end the watchdog
+    # silently: one ERROR with the traceback, then the slow-wait warning
+    # still comes for the caller that still waits.
+    from fastlock import _config, _table
+
+    lu = lockutils
+    warn_after(0.2)
+    watchdog = _table._Watchdog()
+    watchdog.warn_seconds = _config.warn_wait_seconds
+    scan = watchdog._scan
+    failures = []
+
+    def failing_scan(warn):
+        if len(failures) < 3:
+            failures.append(warn)
+            raise RuntimeError("scan broke")
+        return scan(warn)
+
+    watchdog._scan = failing_scan
+    seen = _Seen()
+    seen.setLevel(logging.WARNING)
+    logger = logging.getLogger("fastlock.lockutils")
+    logger.addHandler(seen)
+    try:
+        _wait_for_a_warning(lu, watchdog, "broken-scan", seen)
+    finally:
+        logger.removeHandler(seen)
+    assert len(failures) == 3
+    errors = [r for r in seen.records if r.levelno == logging.ERROR]
+    (error,) = errors
+    assert error.exc_info[0] is RuntimeError
+    assert "watchdog" in error.getMessage()
+    (warning,) = [r for r in seen.records if r.levelno == logging.WARNING]
+    assert warning.getMessage().startswith('Lock "broken-scan" still not')
+
+
+class _Injected(BaseException):
+    """What a raising signal handler throws, e.g. KeyboardInterrupt."""
+
+
+def _raising_on_line(code, line):
+    # A trace function that raises _Injected before *line* of *code* runs,
+    # as a signal handler's exception may; returns it and a list that
+    # gets an item when it fired.
+    fired = []
+
+    def local(frame, event, arg):
+        if event == "line" and frame.f_lineno == line and not fired:
+            fired.append(line)
+            raise _Injected
+        return local
+
+    def tracer(frame, event, arg):
+        return local if frame.f_code is code else None
+
+    return tracer, fired
 
 
 def test_a_watchdog_start_lost_to_an_exception_is_made_up_for(
