@@ -1594,15 +1594,20 @@ class ExternalLock:
         self._exit()
         return False
 
-    def _enter(self, blocking: bool, timeout: float | None) -> bool:
+    def _enter(
+        self, blocking: bool, timeout: float | None, log: bool = False,
+    ) -> bool:
         # The semaphore, then the lock file, within one *timeout*; False
-        # (nothing held) when either cannot be had.
+        # (nothing held) when either cannot be had.  With *log*, the DEBUG
+        # lines of oslo's lock() after each (see TryExternalLock).
         sem = self._registry.get(self._name)
         if timeout is not None:
             deadline = _monotonic() + timeout
         if not sem.acquire(blocking, timeout):
             return False
         try:
+            if log:
+                _bound.globals["_log_acquired"](self._name)
             if timeout is not None:
                 timeout = max(0.0, deadline - _monotonic())
             try:
@@ -1610,15 +1615,21 @@ class ExternalLock:
             except FileNotFoundError:
                 got = self._owner.acquire(blocking, timeout=timeout)
         except BaseException:
-            sem.release()
+            self._give_back(sem, log)
             raise
         if not got:
-            sem.release()
+            self._give_back(sem, log)
             return False
         self._held = sem
+        if log:
+            try:
+                _bound.globals["_log_acquired_external"](self._name)
+            except BaseException:
+                self._exit(log)
+                raise
         return True
 
-    def _exit(self) -> None:
+    def _exit(self, log: bool = False) -> None:
         sem = self._held
         if sem is None:
             raise RuntimeError("Unable to release an unacquired lock")
@@ -1626,6 +1637,16 @@ class ExternalLock:
         try:
             self._file.release()
         finally:
+            self._give_back(sem, log)
+
+    def _give_back(self, sem: Semaphore, log: bool) -> None:
+        # The semaphore, after oslo's last DEBUG line with *log*.
+        if log:
+            try:
+                _bound.globals["_log_releasing"](self._name)
+            finally:
+                sem.release()
+        else:
             sem.release()
 
 
@@ -1742,13 +1763,14 @@ class _FairTable:
 
     def writer(
         self, name: Any, lock_file_prefix: Any = None, lock_path: Any = None,
-        do_log: Any = True, delay: Any = 0.01,
+        do_log: Any = True, delay: Any = 0.01, log: bool = False,
     ) -> _FairWriter:
         """What plain ``lock(name, fair=True, ...)`` returns (the other
-        arguments are kept for decorating)."""
+        arguments are kept for decorating); with *log*, it logs the DEBUG
+        lines of oslo's ``lock()``."""
         return _FairWriter(
             self, self.registry.get(name), name, lock_file_prefix, lock_path,
-            do_log, delay,
+            do_log, delay, log,
         )
 
     def write_acquire(
@@ -1928,18 +1950,19 @@ class _FairTable:
 
 
 class _FairWriter:
-    """What plain ``lock(name, fair=True)`` returns: ``with`` it holds
-    the name's fair write lock and gives the name's ``ReaderWriterLock``
-    handle; it also decorates a function, as oslo's does."""
+    """What ``lock(name, fair=True)`` returns: ``with`` it holds the
+    name's fair write lock and gives the name's ``ReaderWriterLock``
+    handle, logging the DEBUG lines of oslo's ``lock()`` when made to; it
+    also decorates a function, as oslo's does."""
 
     __slots__ = (
         "_table", "_sem", "_name", "_prefix", "_lock_path", "_do_log",
-        "_delay", "_handle",
+        "_delay", "_handle", "_log",
     )
 
     def __init__(
         self, table: _FairTable, sem: Semaphore, name: Any, prefix: Any,
-        lock_path: Any, do_log: Any, delay: Any,
+        lock_path: Any, do_log: Any, delay: Any, log: bool = False,
     ) -> None:
         self._table = table
         self._sem = sem
@@ -1949,18 +1972,36 @@ class _FairWriter:
         self._do_log = do_log
         self._delay = delay
         self._handle: Any = None
+        self._log = bool(log)
 
     def __enter__(self) -> Any:
         # The handle first, as lockutils' _Lock does: nothing can fail
-        # once the lock is held.
+        # once the lock is held but the logging, which lets it go.
         if self._handle is None:
             self._handle = self._table._handle(self._sem)
+        if self._log:
+            _bound.globals["_log_acquiring"](self._name)
         self._table.write_acquire(self._sem)
+        if self._log:
+            try:
+                _bound.globals["_log_acquired"](self._name)
+            except BaseException:
+                self._leave()
+                raise
         return self._handle
 
     def __exit__(self, *exc_info: object) -> Literal[False]:
-        self._table.write_release(self._sem)
+        self._leave()
         return False
+
+    def _leave(self) -> None:
+        if self._log:
+            try:
+                _bound.globals["_log_releasing"](self._name)
+            finally:
+                self._table.write_release(self._sem)
+        else:
+            self._table.write_release(self._sem)
 
     def __call__(self, func: Any) -> Any:
         """Decorate *func*: each call holds a fresh ``lock()`` with these
@@ -2182,20 +2223,21 @@ class TryLock:
 
 
 class TryExternalLock:
-    """What ``lock(name, external=True)`` with ``blocking=False`` or a
-    ``timeout`` returns for a name whose :class:`ExternalLock` is cached:
-    ``with`` it takes the name's semaphore and then its lock file, both
-    within the one *timeout*, and gives the lock file object (an
-    ``InterProcessLock``), or raises :class:`AcquireLockFailedException`
-    when either cannot be had.  It also decorates a function, as oslo's
-    does.
+    """What ``lock(name, external=True)`` with ``blocking=False``, a
+    ``timeout`` or DEBUG logging on returns for a name whose
+    :class:`ExternalLock` is cached: ``with`` it takes the name's
+    semaphore and then its lock file, both within the one *timeout*, and
+    gives the lock file object (an ``InterProcessLock``), or raises
+    :class:`AcquireLockFailedException` when either cannot be had.  With
+    *log*, it logs the DEBUG lines of oslo's ``lock()``.  It also
+    decorates a function, as oslo's does.
     """
 
-    __slots__ = ("_ext", "_blocking", "_timeout", "_args")
+    __slots__ = ("_ext", "_blocking", "_timeout", "_args", "_log")
 
     def __init__(
         self, ext: ExternalLock, blocking: bool, timeout: Any,
-        args: tuple[Any, ...],
+        args: tuple[Any, ...], log: bool = False,
     ) -> None:
         if not isinstance(ext, ExternalLock):
             raise TypeError(
@@ -2205,15 +2247,18 @@ class TryExternalLock:
         self._timeout = timeout
         # lock()'s arguments, for a decorator: a fresh lock() per call.
         self._args = args
+        self._log = bool(log)
 
     def __enter__(self) -> Any:
-        if not self._ext._enter(self._blocking, self._timeout):
+        if self._log:
+            _bound.globals["_log_acquiring"](self._ext._name)
+        if not self._ext._enter(self._blocking, self._timeout, self._log):
             raise _bound.globals["AcquireLockFailedException"](
                 self._ext._name)
         return self._ext._owner
 
     def __exit__(self, *exc_info: object) -> None:
-        self._ext._exit()
+        self._ext._exit(self._log)
 
     def __call__(self, func: Any) -> Any:
         """Decorate *func*: each call holds the lock, as with oslo's."""
@@ -2221,9 +2266,9 @@ class TryExternalLock:
             func, self._args, self._timeout)
 
     def __repr__(self) -> str:
-        return "<%s %r blocking=%s timeout=%r>" % (
+        return "<%s %r blocking=%s timeout=%r log=%s>" % (
             type(self).__name__, self._ext._name, self._blocking,
-            self._timeout)
+            self._timeout, self._log)
 
 
 def _cached_fair(b: _Facade) -> Any:

@@ -458,13 +458,15 @@ class FairLocks:
     def writer(
         self, name: str, lock_file_prefix: str | None = None,
         lock_path: str | None = None, do_log: bool = True,
-        delay: float = 0.01,
+        delay: float = 0.01, log: bool = False,
     ) -> Any:
-        """What plain ``lock(name, fair=True)`` returns: a context manager
+        """What ``lock(name, fair=True)`` returns: a context manager
         holding the write lock of *name* (entering it gives the lock, as
-        :meth:`get` does); the other arguments serve its use as a
+        :meth:`get` does) and, with *log*, logging the DEBUG lines of
+        oslo's ``lock()``; the other arguments serve its use as a
         decorator."""
-        return self._table.writer(name, lock_file_prefix, lock_path, do_log, delay)
+        return self._table.writer(
+            name, lock_file_prefix, lock_path, do_log, delay, log)
 
     def __len__(self) -> int:
         """Returns how many locks exist at the current time."""

@@ -111,6 +111,10 @@ def _log_acquired(name: Any) -> None:
     LOG.debug('Acquired lock "%(lock)s"', {'lock': name})
 
 
+def _log_acquired_external(name: Any) -> None:
+    LOG.debug('Acquired external semaphore "%(lock)s"', {'lock': name})
+
+
 def _log_releasing(name: Any) -> None:
     LOG.debug('Releasing lock "%(lock)s"', {'lock': name})
 
@@ -732,7 +736,7 @@ class _Lock:
         ):
             raise AcquireLockFailedException(name)
         if self.do_log:
-            LOG.debug('Acquired external semaphore "%(lock)s"', {'lock': name})
+            _log_acquired_external(name)
         return ext_lock
 
     def _finish(self) -> None:
@@ -874,12 +878,22 @@ def lock(
     # decides these same cases, and leaves logged ones to this code, the
     # reference.)
     logged = bool(do_log) and LOG.isEnabledFor(_DEBUG)
-    if logged or blocking is not True or timeout is not None:
-        # Logged, non-blocking or timed: the core's TryLock (or, external
-        # and not logged, its TryExternalLock), which (unlike _Lock) a
-        # signal handler cannot cut between acquiring and entering the
-        # with block when compiled.
-        if (blocking is False or blocking is True) and not fair:
+    if fair:
+        if (
+            blocking is True and timeout is None
+            and not external
+            and semaphores is None
+            and internal_fair_lock is _unpatched_internal_fair_lock
+            and type(_fair_locks) is FairLocks
+        ):
+            return _fair_locks.writer(  # type: ignore[no-any-return]
+                name, lock_file_prefix, lock_path, do_log, delay, logged)
+    elif logged or blocking is not True or timeout is not None:
+        # Logged, non-blocking or timed: the core's TryLock (or, external,
+        # its TryExternalLock), which (unlike _Lock) a signal handler
+        # cannot cut between acquiring and entering the with block when
+        # compiled.
+        if blocking is False or blocking is True:
             _check_timeout(blocking, timeout)
             args = (name, lock_file_prefix, external, lock_path, do_log,
                     semaphores, delay, fair, blocking)
@@ -887,35 +901,25 @@ def lock(
             if not external:
                 sem = _plain_semaphore(name, semaphores)
             elif (
-                semaphores is None and not logged
+                semaphores is None
                 and type(delay) in (float, int) and delay >= 0
             ):
                 # (A delay InterProcessLock refuses goes to _Lock.)
                 sem = _plain_external(name, lock_file_prefix, lock_path)
                 if isinstance(sem, _core.ExternalLock):
                     return _core.TryExternalLock(  # type: ignore[no-any-return]
-                        sem, blocking, timeout, args)
+                        sem, blocking, timeout, args, logged)
             if sem is not None:
                 return _core.TryLock(  # type: ignore[no-any-return]
                     sem, name, blocking, timeout, args, logged)
-    else:
-        if fair:
-            if (
-                not external
-                and semaphores is None
-                and internal_fair_lock is _unpatched_internal_fair_lock
-                and type(_fair_locks) is FairLocks
-            ):
-                return _fair_locks.writer(  # type: ignore[no-any-return]
-                    name, lock_file_prefix, lock_path, do_log, delay)
-        elif not external:
-            sem = _plain_semaphore(name, semaphores)
-            if sem is not None:
-                return sem  # type: ignore[no-any-return]
-        elif semaphores is None:
-            ext = _plain_external(name, lock_file_prefix, lock_path)
-            if ext is not None:
-                return ext
+    elif not external:
+        sem = _plain_semaphore(name, semaphores)
+        if sem is not None:
+            return sem  # type: ignore[no-any-return]
+    elif semaphores is None:
+        ext = _plain_external(name, lock_file_prefix, lock_path)
+        if ext is not None:
+            return ext
     _check_timeout(blocking, timeout)
     return _Lock(
         name, lock_file_prefix, external, lock_path, do_log, semaphores,

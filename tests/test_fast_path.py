@@ -293,10 +293,17 @@ def test_plain_fair_lock_is_the_cores_writer_from_entry_and_spec(
         assert type(lockutils.lock("fw", fair=True, **kwargs)) is lockutils._Lock
         assert type(lockutils._lock_spec("fw", fair=True, **kwargs)) is (
             lockutils._Lock)
+    # Logged: the writer too, which logs oslo's lines.
     quiet.set_level(logging.DEBUG, logger="fastlock.lockutils")
-    assert type(lockutils.lock("fw", fair=True)) is lockutils._Lock
-    assert type(lockutils.lock("fw", fair=True, do_log=False)) is (
-        _fair_writer_type(impl))
+    quiet.clear()
+    for kwargs in ({}, {"do_log": False}):
+        logged = lockutils.lock("fw", fair=True, **kwargs)
+        assert type(logged) is _fair_writer_type(impl)
+        with logged:
+            pass
+    assert [r.getMessage() for r in quiet.records
+            if r.name == "fastlock.lockutils"] == [
+        'Acquiring lock "fw"', 'Acquired lock "fw"', 'Releasing lock "fw"']
 
 
 def test_fair_writer_enters_like_the_python_lock(lockutils, quiet):
@@ -590,3 +597,75 @@ def test_fair_table_makes_handles_without_calling_the_class(impl, slots):
     assert table.owner(handle._sem) is None
     with pytest.raises(TypeError):
         impl._FairTable(object(), owner)
+
+
+# -- logged locks: a raising log call gives everything back -----------------
+
+class _Refused(Exception):
+    pass
+
+
+class _RaiseOn(logging.Handler):
+    """Raises from the one DEBUG line given (as a signal handler may, or
+    a broken handler): the lock must then be given back, not kept."""
+
+    def __init__(self, start):
+        super().__init__(logging.DEBUG)
+        self.start = start
+
+    def emit(self, record):
+        if self.start and record.getMessage().startswith(self.start):
+            raise _Refused(self.start)
+
+    def handleError(self, record):  # pragma: no cover - emit raises past it
+        raise
+
+
+@pytest.mark.parametrize("line", ["Acquiring lock", "Acquired lock",
+                                  "Acquired external", "Releasing lock"])
+@pytest.mark.parametrize("kind", ["internal", "external", "fair"])
+def test_a_raising_debug_line_leaves_nothing_held(
+        lockutils, impl, lock_path, line, kind):
+    if line == "Acquired external" and kind != "external":
+        pytest.skip("only an external lock logs that line")
+    kwargs = {"internal": {"timeout": 5},
+              "external": {"external": True, "lock_path": lock_path},
+              "fair": {"fair": True}}[kind]
+    expected = {"internal": "TryLock", "external": "TryExternalLock",
+                "fair": "_FairWriter"}[kind]
+    logger = logging.getLogger("fastlock.lockutils")
+    saved = logger.level, logger.propagate
+    handler = _RaiseOn(line)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    try:
+        handler.start = None
+        with lockutils.lock("loud", **kwargs):  # makes the lock file
+            pass
+        handler.start = line
+        entered = False
+        made = lockutils.lock("loud", **kwargs)
+        assert type(made).__name__ == expected
+        with pytest.raises(_Refused):
+            with made:
+                entered = True
+        assert entered is (line == "Releasing lock")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+    assert lockutils.held_locks() == []
+    got = []
+
+    def take():
+        with lockutils.lock("loud", blocking=True, **kwargs) as held:
+            got.append(held is not None)
+
+    other = threading.Thread(target=take)
+    other.start()
+    other.join(10)
+    assert got == [True], "the lock was kept"
+    if kind == "external":
+        from test_oslo_parity_extra import _locked_elsewhere
+        assert not _locked_elsewhere(os.path.join(lock_path, "loud"))

@@ -182,3 +182,51 @@ def test_interprocess_lock_lockfile_is_assignable(any_lockutils, tmp_path):
         if lock.lockfile is not None:
             lock.lockfile.close()
     assert not (tmp_path / "unused").exists()
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"timeout": 5}, {"blocking": False}])
+def test_logged_external_lock_logs_as_oslo(any_lockutils, debug_log,
+                                           lock_path, kwargs):
+    # The four lines of a lock file taken, and the three of one another
+    # holds (oslo then logs 'Releasing' too).  A timeout is fastlock's.
+    lu = any_lockutils
+    if "timeout" in kwargs and lu.__name__.startswith("oslo"):
+        kwargs = {}  # oslo has no timeout: its blocking lines
+    with lu.lock("ext-log", external=True, lock_path=lock_path, **kwargs):
+        pass
+    debug_log.clear()
+    with lu.lock("ext-log", external=True, lock_path=lock_path, **kwargs):
+        pass
+    assert _messages(debug_log) == [
+        'Acquiring lock "ext-log"', 'Acquired lock "ext-log"',
+        'Acquired external semaphore "ext-log"', 'Releasing lock "ext-log"',
+    ]
+    if kwargs.get("blocking") is not False:
+        return
+    fd = os.open(os.path.join(lock_path, "ext-log"), os.O_RDWR)
+    try:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack(
+            "hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0))
+        debug_log.clear()
+        with pytest.raises(lu.AcquireLockFailedException):
+            with lu.lock("ext-log", external=True, lock_path=lock_path,
+                         blocking=False):
+                pass
+    finally:
+        os.close(fd)
+    assert _messages(debug_log) == [
+        'Acquiring lock "ext-log"', 'Acquired lock "ext-log"',
+        'Releasing lock "ext-log"',
+    ]
+    assert lu.internal_lock("ext-log").acquire(blocking=False)
+    lu.internal_lock("ext-log").release()
+
+
+def test_logged_fair_lock_logs_as_oslo(any_lockutils, debug_log):
+    lu = any_lockutils
+    with lu.lock("fair-log", fair=True):
+        with lu.lock("fair-log", fair=True):  # a fair lock is reentrant
+            pass
+    lines = ['Acquiring lock "fair-log"', 'Acquired lock "fair-log"']
+    release = ['Releasing lock "fair-log"']
+    assert _messages(debug_log) == lines + lines + release + release

@@ -23,10 +23,11 @@ cdef object _fair_locks = None
 cdef _FairTable _fair_table = None
 cdef object _unpatched_ifl = None
 cdef object _semaphores = None  # lockutils._semaphores, as bound
-# lockutils' DEBUG lines of lock(): _log_acquiring, _log_acquired and
-# _log_releasing, called with the name.
+# lockutils' DEBUG lines of lock(): _log_acquiring, _log_acquired,
+# _log_acquired_external and _log_releasing, called with the name.
 cdef object _log_acquiring = None
 cdef object _log_acquired = None
+cdef object _log_acquired_external = None
 cdef object _log_releasing = None
 cdef extern from "Python.h":
     object PyObject_GenericGetAttr(object o, object name)
@@ -55,7 +56,8 @@ def _bind_fast_path(facade):
     global _fasteners_log, _fasteners_cache, _external_locks
     global _disabled_key, _path_key, _fair_locks, _fair_table
     global _unpatched_ifl, _lock_decorator, _semaphores
-    global _log_acquiring, _log_acquired, _log_releasing
+    global _log_acquiring, _log_acquired, _log_acquired_external
+    global _log_releasing
     _facade = facade
     _spec = facade["_lock_spec"]
     _default = facade["_semaphores"]._registry
@@ -79,6 +81,7 @@ def _bind_fast_path(facade):
     _semaphores = facade["_semaphores"]
     _log_acquiring = facade["_log_acquiring"]
     _log_acquired = facade["_log_acquired"]
+    _log_acquired_external = facade["_log_acquired_external"]
     _log_releasing = facade["_log_releasing"]
     _forget_memo()
 
@@ -155,7 +158,8 @@ def _fast_lock(name, lock_file_prefix=None, external=False, lock_path=None,
                 found = _lookup(_facade, "internal_fair_lock")
                 if found is not NULL and <object>found is _unpatched_ifl:
                     return _fair_table._writer(
-                        name, lock_file_prefix, lock_path, do_log, delay)
+                        name, lock_file_prefix, lock_path, do_log, delay,
+                        False)
     elif not external:
         sem = _plain_semaphore(name, semaphores)
         if sem is not None:
@@ -266,22 +270,25 @@ cdef class TryLock:
 
 @cython.freelist(8)
 cdef class TryExternalLock:
-    """What ``lock(name, external=True)`` with ``blocking=False`` or a
-    ``timeout`` returns for a name whose :class:`ExternalLock` is cached:
-    ``with`` it takes the name's semaphore and then its lock file, both
-    within the one *timeout*, and gives the lock file object (an
-    ``InterProcessLock``), or raises :class:`AcquireLockFailedException`
-    when either cannot be had.  It also decorates a function, as oslo's
-    does.  Like :class:`TryLock`, compiled: no signal handler can cut it
-    between taking the locks and the ``with`` block.
+    """What ``lock(name, external=True)`` with ``blocking=False``, a
+    ``timeout`` or DEBUG logging on returns for a name whose
+    :class:`ExternalLock` is cached: ``with`` it takes the name's
+    semaphore and then its lock file, both within the one *timeout*, and
+    gives the lock file object (an ``InterProcessLock``), or raises
+    :class:`AcquireLockFailedException` when either cannot be had.  With
+    *log*, it logs the DEBUG lines of oslo's ``lock()``.  It also
+    decorates a function, as oslo's does.  Like :class:`TryLock`,
+    compiled: no signal handler (nor logging) can cut it between taking
+    the locks and the ``with`` block.
     """
 
     cdef ExternalLock _ext
     cdef bint _blocking
     cdef object _timeout
     cdef object _args  # lock()'s, for a decorator: a fresh lock() per call
+    cdef bint _log
 
-    def __init__(self, ext, blocking, timeout, args):
+    def __init__(self, ext, blocking, timeout, args, log=False):
         if not isinstance(ext, ExternalLock):
             raise TypeError(
                 "ext must be an ExternalLock, not %s" % type(ext).__name__)
@@ -289,19 +296,22 @@ cdef class TryExternalLock:
         self._blocking = blocking
         self._timeout = timeout
         self._args = args
+        self._log = log
 
     # Not bound as cyfunctions: see Semaphore.__enter__.
     @cython.binding(False)
     @cython.embedsignature.format("clinic")
     def __enter__(self):
-        if not self._ext._enter(self._blocking, self._timeout):
+        if self._log:
+            _log_acquiring(self._ext._name)  # switch point: nothing held yet
+        if not self._ext._enter(self._blocking, self._timeout, self._log):
             raise _facade["AcquireLockFailedException"](self._ext._name)
         return self._ext._owner
 
     @cython.binding(False)
     @cython.embedsignature.format("clinic")
     def __exit__(self, exc_type, exc_value, traceback):
-        self._ext._exit()
+        self._ext._exit(self._log)
         return False
 
     def __call__(self, func):
@@ -309,9 +319,9 @@ cdef class TryExternalLock:
         return _facade["_lock_decorator"](func, self._args, self._timeout)
 
     def __repr__(self):
-        return "<%s %r blocking=%s timeout=%r>" % (
+        return "<%s %r blocking=%s timeout=%r log=%s>" % (
             type(self).__name__, self._ext._name, self._blocking,
-            self._timeout)
+            self._timeout, self._log)
 
 
 cdef object _call_spec(name, lock_file_prefix, external, lock_path, do_log,

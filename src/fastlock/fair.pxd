@@ -16,7 +16,8 @@ cdef class _FairTable:
 
     cdef object _handle(self, Semaphore sem)
     cdef _FairWriter _writer(self, object name, object prefix,
-                             object lock_path, object do_log, object delay)
+                             object lock_path, object do_log, object delay,
+                             bint log)
     cdef bint _write_acquire(self, Semaphore sem, bint blocking,
                              object timeout) except -1
     cdef int _write_release(self, Semaphore sem) except -1
@@ -32,3 +33,6 @@ cdef class _FairWriter:
     cdef object _do_log
     cdef object _delay
     cdef object _handle
+    cdef bint _log  # DEBUG lines of oslo's lock()
+
+    cdef int _leave(self) except -1

@@ -111,13 +111,16 @@ cdef class _FairTable:
         return handle
 
     def writer(self, name, lock_file_prefix=None, lock_path=None,
-               do_log=True, delay=0.01):
+               do_log=True, delay=0.01, log=False):
         """What plain ``lock(name, fair=True, ...)`` returns (the other
-        arguments are kept for decorating)."""
-        return self._writer(name, lock_file_prefix, lock_path, do_log, delay)
+        arguments are kept for decorating); with *log*, it logs the DEBUG
+        lines of oslo's ``lock()``."""
+        return self._writer(name, lock_file_prefix, lock_path, do_log, delay,
+                            log)
 
     cdef _FairWriter _writer(self, object name, object prefix,
-                             object lock_path, object do_log, object delay):
+                             object lock_path, object do_log, object delay,
+                             bint log):
         cdef _FairWriter writer = _FairWriter.__new__(_FairWriter)
         writer._table = self
         writer._sem = self.registry._get(name)
@@ -126,6 +129,7 @@ cdef class _FairTable:
         writer._lock_path = lock_path
         writer._do_log = do_log
         writer._delay = delay
+        writer._log = log
         return writer
 
     def write_acquire(self, Semaphore sem, blocking=True, timeout=None):
@@ -329,26 +333,47 @@ cdef class _FairTable:
 
 @cython.freelist(8)
 cdef class _FairWriter:
-    """What plain ``lock(name, fair=True)`` returns: ``with`` it holds
-    the name's fair write lock and gives the name's ``ReaderWriterLock``
-    handle; it also decorates a function, as oslo's does."""
+    """What ``lock(name, fair=True)`` returns: ``with`` it holds the
+    name's fair write lock and gives the name's ``ReaderWriterLock``
+    handle, logging the DEBUG lines of oslo's ``lock()`` when made to; it
+    also decorates a function, as oslo's does.  Compiled: no signal
+    handler (nor logging) can cut it between taking the lock and the
+    ``with`` block."""
 
     # Not bound as cyfunctions: see Semaphore.__enter__.
     @cython.binding(False)
     @cython.embedsignature.format("clinic")
     def __enter__(self):
         # The handle first, as lockutils' _Lock does: nothing can fail
-        # once the lock is held.
+        # once the lock is held but the logging, which lets it go.
         if self._handle is None:
             self._handle = self._table._handle(self._sem)
+        if self._log:
+            _log_acquiring(self._name)  # switch point: nothing held yet
         self._table._write_acquire(self._sem, True, None)
+        if self._log:
+            try:
+                _log_acquired(self._name)  # switch point
+            except BaseException:
+                self._leave()
+                raise
         return self._handle
 
     @cython.binding(False)
     @cython.embedsignature.format("clinic")
     def __exit__(self, exc_type, exc_value, traceback):
-        self._table._write_release(self._sem)
+        self._leave()
         return False
+
+    cdef int _leave(self) except -1:
+        if self._log:
+            try:
+                _log_releasing(self._name)  # switch point
+            finally:
+                self._table._write_release(self._sem)
+        else:
+            self._table._write_release(self._sem)
+        return 0
 
     def __call__(self, func):
         """Decorate *func*: each call holds a fresh ``lock()`` with these

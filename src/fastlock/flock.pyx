@@ -604,18 +604,20 @@ cdef class ExternalLock:
     @cython.binding(False)
     @cython.embedsignature.format("clinic")
     def __enter__(self):
-        self._enter(True, None)
+        self._enter(True, None, False)
         return self._owner
 
     @cython.binding(False)
     @cython.embedsignature.format("clinic")
     def __exit__(self, exc_type, exc_value, traceback):
-        self._exit()
+        self._exit(False)
         return False
 
-    cdef bint _enter(self, bint blocking, object timeout) except -1:
+    cdef bint _enter(self, bint blocking, object timeout,
+                     bint log) except -1:
         # The semaphore, then the lock file, within one *timeout*; False
-        # (nothing held) when either cannot be had.
+        # (nothing held) when either cannot be had.  With *log*, the DEBUG
+        # lines of oslo's lock() after each (see TryExternalLock).
         cdef Semaphore sem = self._registry._get(self._name)
         cdef double deadline = 0
         if timeout is not None:
@@ -623,6 +625,8 @@ cdef class ExternalLock:
         if not sem._acquire(blocking, timeout):
             return False
         try:
+            if log:
+                _log_acquired(self._name)  # switch point
             if timeout is not None:
                 timeout = max(0.0, deadline - _now())
             try:
@@ -630,15 +634,21 @@ cdef class ExternalLock:
             except FileNotFoundError:
                 got = self._owner.acquire(blocking, timeout=timeout)
         except BaseException:
-            sem._release()
+            self._give_back(sem, log)
             raise
         if not got:
-            sem._release()
+            self._give_back(sem, log)
             return False
         self._held = sem
+        if log:
+            try:
+                _log_acquired_external(self._name)  # switch point
+            except BaseException:
+                self._exit(log)
+                raise
         return True
 
-    cdef int _exit(self) except -1:
+    cdef int _exit(self, bint log) except -1:
         cdef Semaphore sem = self._held
         if sem is None:
             raise RuntimeError("Unable to release an unacquired lock")
@@ -646,6 +656,17 @@ cdef class ExternalLock:
         try:
             self._file._release(False)
         finally:
+            self._give_back(sem, log)
+        return 0
+
+    cdef int _give_back(self, Semaphore sem, bint log) except -1:
+        # The semaphore, after oslo's last DEBUG line with *log*.
+        if log:
+            try:
+                _log_releasing(self._name)  # switch point
+            finally:
+                sem._release()
+        else:
             sem._release()
         return 0
 

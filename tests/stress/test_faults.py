@@ -116,7 +116,8 @@ def test_keyboard_interrupt_while_queued_loses_no_wake_up(lockutils, alarm):
 
 
 # How the main thread of the storm takes the lock: the semaphore itself,
-# and the TryLocks of lock() and internal_lock() (non-blocking or timed).
+# the TryLocks of lock() and internal_lock() (non-blocking or timed), the
+# TryExternalLocks and the fair writers of lock().
 STORM_ENTRIES = {
     "semaphore": lambda lockutils, sem, path: sem,
     "timeout": lambda lockutils, sem, path: lockutils.lock(
@@ -134,7 +135,16 @@ STORM_ENTRIES = {
     # process after the storm).
     "external timeout": lambda lockutils, sem, path: lockutils.lock(
         "storm", external=True, lock_path=path, timeout=5),
+    # Both: DEBUG lines between the semaphore and the lock file.
+    "external logged": lambda lockutils, sem, path: lockutils.lock(
+        "storm", external=True, lock_path=path, timeout=5),
+    # The name's fair lock, which the contenders then take.  (A fair lock
+    # lost to the main thread does not hang it: the lock is reentrant.)
+    "fair": lambda lockutils, sem, path: lockutils.lock("storm", fair=True),
+    "fair logged": lambda lockutils, sem, path: lockutils.lock(
+        "storm", fair=True),
 }
+LOGGED_ENTRIES = {"logged", "external logged", "fair logged"}
 
 
 class _LineCounter(logging.Handler):
@@ -167,6 +177,13 @@ class _LineCounter(logging.Handler):
             self.logger.handlers, self.logger.propagate = saved
 
 
+def _take_and_give(lock):
+    if not lock.acquire(timeout=5):
+        return False
+    lock.release()
+    return True
+
+
 def _lock_file_is_free(path):
     # Whether another process can take the lock file at once.
     probe = ("import fcntl, os, sys\n"
@@ -178,12 +195,12 @@ def _lock_file_is_free(path):
 
 @pytest.fixture
 def debug_lines(request):
-    """lockutils' logger at DEBUG when the test's entry is 'logged', else
+    """lockutils' logger at DEBUG when the test's entry is logged, else
     at INFO (whatever earlier tests left, so that each entry takes the
     path it names); its records are counted (no more) inside
     ``debug_lines.alone()``."""
     logger = logging.getLogger("fastlock.lockutils")
-    logged = request.getfixturevalue("entry") == "logged"
+    logged = request.getfixturevalue("entry") in LOGGED_ENTRIES
     saved = logger.level
     # setLevel, which also clears logging's cache of enabled levels.
     logger.setLevel(logging.DEBUG if logged else logging.INFO)
@@ -198,6 +215,8 @@ STORM_TYPES = {
     "semaphore": "Semaphore", "timeout": "TryLock", "non-blocking": "TryLock",
     "internal non-blocking": "TryLock", "logged": "TryLock",
     "external timeout": "TryExternalLock",
+    "external logged": "TryExternalLock",
+    "fair": "_FairWriter", "fair logged": "_FairWriter",
 }
 
 
@@ -218,7 +237,10 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
     class Interrupted(Exception):
         pass
 
-    lock = lockutils.internal_lock("storm")
+    if entry.startswith("fair"):
+        lock = lockutils.internal_fair_lock("storm")
+    else:
+        lock = lockutils.internal_lock("storm")
     enter = STORM_ENTRIES[entry]
     assert type(enter(lockutils, lock, lock_path)).__name__ == (
         STORM_TYPES[entry])
@@ -292,21 +314,26 @@ def test_signal_storm_keeps_exclusion_and_names_usable(
             t.join(10)
     assert interrupted > 10, "the signals did not arrive"
     assert entered > 100, "the main thread hardly ever had the lock"
-    assert bool(debug_lines.count) is (entry == "logged")
+    assert bool(debug_lines.count) is (entry in LOGGED_ENTRIES)
     # No handler's lock was left held for other threads (see _LineCounter).
     other = threading.Thread(target=logging.getLogger("fastlock").warning,
                              args=("after the storm",), daemon=True)
     other.start()
     other.join(10)
     assert not other.is_alive(), "a log call from another thread hangs"
-    if entry == "external timeout":
+    if entry.startswith("external"):
         assert _lock_file_is_free(os.path.join(lock_path, "storm")), (
             "a lock file was lost to an interrupted call")
     assert state["overlap"] == 0
-    assert lock.acquire(timeout=5), "a lock was lost to an interrupted call"
-    lock.release()
-    assert lock.waiting == 0
     assert lockutils.held_locks() == []
+    # From another thread: this one may take a reentrant lock it lost.
+    got = []
+    other = threading.Thread(target=lambda: got.append(_take_and_give(lock)))
+    other.start()
+    other.join(10)
+    assert got == [True], "a lock was lost to an interrupted call"
+    if not entry.startswith("fair"):  # (a fair lock shows no waiters)
+        assert lock.waiting == 0
     report(interrupted=interrupted, acquisitions=state["count"], busy=busy,
            entered=entered)
 
