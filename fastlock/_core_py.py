@@ -16,6 +16,7 @@ decorators live in ``fastlock.lockutils``.
 from __future__ import annotations
 
 import collections
+import functools
 import math
 import sys
 import time
@@ -1773,6 +1774,15 @@ class _FairTable:
             do_log, delay, log,
         )
 
+    def write_guard(self, sem: Semaphore, handle: Any) -> _FairWriter:
+        """What *handle*'s ``write_lock()`` returns: ``with`` it holds the
+        write lock of *sem* and gives *handle*; it also decorates a
+        function, each call of which then holds the lock."""
+        writer = _FairWriter(self, sem, sem.name, None, None, None, None)
+        writer._handle = handle
+        writer._reuse = True
+        return writer
+
     def write_acquire(
         self, sem: Semaphore, blocking: bool = True, timeout: Any = None
     ) -> bool:
@@ -1957,7 +1967,7 @@ class _FairWriter:
 
     __slots__ = (
         "_table", "_sem", "_name", "_prefix", "_lock_path", "_do_log",
-        "_delay", "_handle", "_log",
+        "_delay", "_handle", "_log", "_reuse",
     )
 
     def __init__(
@@ -1973,6 +1983,8 @@ class _FairWriter:
         self._delay = delay
         self._handle: Any = None
         self._log = bool(log)
+        # A handle's write_lock(): decorates with itself, not a fresh lock().
+        self._reuse = False
 
     def __enter__(self) -> Any:
         # The handle first, as lockutils' _Lock does: nothing can fail
@@ -2005,8 +2017,21 @@ class _FairWriter:
 
     def __call__(self, func: Any) -> Any:
         """Decorate *func*: each call holds a fresh ``lock()`` with these
-        arguments, as with oslo's (a ``ContextDecorator``)."""
+        arguments, as with oslo's (a ``ContextDecorator``); or, made by
+        ``write_lock()``, this write lock."""
+        if self._reuse:
+            return _held_through(self, func)
         return _decorate_with_lock(self, func)
+
+
+def _held_through(guard: Any, func: Any) -> Any:
+    # *func*, each call of which runs inside ``with guard``.
+    @functools.wraps(func)
+    def inner(*args: Any, **kwargs: Any) -> Any:
+        with guard:
+            return func(*args, **kwargs)
+
+    return inner
 
 
 def _decorate_with_lock(writer: Any, func: Any) -> Any:

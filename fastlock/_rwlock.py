@@ -11,6 +11,7 @@ import contextlib
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from types import ModuleType
 from typing import Any
 
@@ -333,8 +334,7 @@ class _FairLock(ReaderWriterLock):
         """
         self.release()
 
-    @contextlib.contextmanager
-    def write_lock(self) -> Iterator[ReaderWriterLock]:
+    def write_lock(self) -> AbstractContextManager[ReaderWriterLock]:  # type: ignore[override]
         """Context manager that grants a write lock.
 
         Will wait until no active readers. Blocks readers after acquiring.
@@ -344,11 +344,9 @@ class _FairLock(ReaderWriterLock):
         Raises:
             RuntimeError: if an active reader attempts to acquire a lock.
         """
-        self.acquire()
-        try:
-            yield self
-        finally:
-            self.release()
+        # The core's, not a generator: with the compiled core no signal
+        # handler can cut it between taking the lock and the with block.
+        return self._locks._table.write_guard(self._sem, self)  # type: ignore[no-any-return]
 
     # -- readers -------------------------------------------------------------
 

@@ -669,3 +669,33 @@ def test_a_raising_debug_line_leaves_nothing_held(
     if kind == "external":
         from test_oslo_parity_extra import _locked_elsewhere
         assert not _locked_elsewhere(os.path.join(lock_path, "loud"))
+
+
+def test_fair_write_lock_gives_the_handle_and_decorates_with_itself(
+        lockutils, impl):
+    # A FairLocks of its own: a decorator that took lockutils.lock() per
+    # call would lock the default container's lock of that name instead.
+    rw = lockutils.FairLocks().get("wl")
+    guard = rw.write_lock()
+    assert type(guard) is impl._FairWriter
+    with guard as held:
+        assert held is rw and rw.is_writer()
+        with rw.write_lock() as again:  # reentrant
+            assert again is rw
+        assert rw.is_writer()
+    assert rw.owner is None
+
+    @rw.write_lock()
+    def work(x):
+        """Doc."""
+        assert rw.is_writer() and not lockutils.internal_fair_lock(
+            "wl").is_writer()
+        return x * 2
+
+    assert work(21) == 42 and work.__doc__ == "Doc."
+    assert rw.owner is None
+    with rw.read_lock():
+        with pytest.raises(RuntimeError):
+            with rw.write_lock():
+                pass
+    assert rw.owner is None and lockutils.held_locks() == []

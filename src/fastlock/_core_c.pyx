@@ -32,6 +32,7 @@ cdef extern from "Python.h":
 
 import sys
 from collections import deque
+from functools import wraps as _wraps
 from time import monotonic as _monotonic
 from types import SimpleNamespace
 from weakref import ref as _weakref

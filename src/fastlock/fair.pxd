@@ -34,5 +34,7 @@ cdef class _FairWriter:
     cdef object _delay
     cdef object _handle
     cdef bint _log  # DEBUG lines of oslo's lock()
+    # A handle's write_lock(): decorates with itself, not a fresh lock().
+    cdef bint _reuse
 
     cdef int _leave(self) except -1

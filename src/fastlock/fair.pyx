@@ -132,6 +132,18 @@ cdef class _FairTable:
         writer._log = log
         return writer
 
+    def write_guard(self, Semaphore sem, handle):
+        """What *handle*'s ``write_lock()`` returns: ``with`` it holds the
+        write lock of *sem* and gives *handle*; it also decorates a
+        function, each call of which then holds the lock."""
+        cdef _FairWriter writer = _FairWriter.__new__(_FairWriter)
+        writer._table = self
+        writer._sem = sem
+        writer._name = sem.name
+        writer._handle = handle
+        writer._reuse = True
+        return writer
+
     def write_acquire(self, Semaphore sem, blocking=True, timeout=None):
         """Acquire the write lock of *sem*; return False if *blocking* is
         False or *timeout* expires first.
@@ -377,9 +389,22 @@ cdef class _FairWriter:
 
     def __call__(self, func):
         """Decorate *func*: each call holds a fresh ``lock()`` with these
-        arguments, as with oslo's (a ``ContextDecorator``)."""
+        arguments, as with oslo's (a ``ContextDecorator``); or, made by
+        ``write_lock()``, this write lock."""
+        if self._reuse:
+            return _held_through(self, func)
         if _lock_decorator is None:
             raise TypeError("no lockutils is bound to this core")
         return _lock_decorator(func, (  # switch point
             self._name, self._prefix, False, self._lock_path, self._do_log,
             None, self._delay, True, True))
+
+
+def _held_through(guard, func):
+    # *func*, each call of which runs inside ``with guard``.
+    @_wraps(func)
+    def inner(*args, **kwargs):
+        with guard:
+            return func(*args, **kwargs)
+
+    return inner

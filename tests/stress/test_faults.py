@@ -143,6 +143,7 @@ STORM_ENTRIES = {
     "fair": lambda lockutils, sem, path: lockutils.lock("storm", fair=True),
     "fair logged": lambda lockutils, sem, path: lockutils.lock(
         "storm", fair=True),
+    "fair write_lock": lambda lockutils, sem, path: sem.write_lock(),
 }
 LOGGED_ENTRIES = {"logged", "external logged", "fair logged"}
 
@@ -217,6 +218,7 @@ STORM_TYPES = {
     "external timeout": "TryExternalLock",
     "external logged": "TryExternalLock",
     "fair": "_FairWriter", "fair logged": "_FairWriter",
+    "fair write_lock": "_FairWriter",
 }
 
 
