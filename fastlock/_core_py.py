@@ -1844,6 +1844,12 @@ class _FairTable:
             del self.held[sem]
         sem.release()
 
+    def read_guard(self, sem: Semaphore, handle: Any) -> _FairReader:
+        """What *handle*'s ``read_lock()`` returns: ``with`` it holds a
+        read lock of *sem* and gives *handle*; it also decorates a
+        function, each call of which then holds a read lock."""
+        return _FairReader(self, sem, handle)
+
     def read_acquire(self, sem: Semaphore) -> None:
         """Acquire a read lock of *sem*: join the running reading group
         (or the caller's own write lock), else wait for the semaphore."""
@@ -2022,6 +2028,33 @@ class _FairWriter:
         if self._reuse:
             return _held_through(self, func)
         return _decorate_with_lock(self, func)
+
+
+class _FairReader:
+    """What a fair handle's ``read_lock()`` returns: ``with`` it holds a
+    read lock of the handle's name and gives the handle; it also
+    decorates a function, each call of which then holds a read lock."""
+
+    __slots__ = ("_table", "_sem", "_handle")
+
+    def __init__(self, table: _FairTable, sem: Semaphore, handle: Any) -> None:
+        self._table = table
+        self._sem = sem
+        self._handle = handle
+
+    def __enter__(self) -> Any:
+        self._table.read_acquire(self._sem)
+        return self._handle
+
+    def __exit__(self, *exc_info: object) -> Literal[False]:
+        # The reader is whoever runs the with block: the guard itself may
+        # be entered by many (as a decorator).
+        self._table.read_release(self._sem, _getcurrent(), False)
+        return False
+
+    def __call__(self, func: Any) -> Any:
+        """Decorate *func*: each call holds this read lock."""
+        return _held_through(self, func)
 
 
 def _held_through(guard: Any, func: Any) -> Any:

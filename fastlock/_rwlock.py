@@ -363,23 +363,15 @@ class _FairLock(ReaderWriterLock):
         Raises:
             RuntimeError: if the current thread does not own a read lock.
         """
-        self._release_read(_getcurrent(), True)
+        self._locks._table.read_release(self._sem, _getcurrent(), True)
 
-    def _release_read(self, me: Any, raise_on_not_owned: bool) -> None:
-        self._locks._table.read_release(self._sem, me, raise_on_not_owned)
-
-    @contextlib.contextmanager
-    def read_lock(self) -> Iterator[ReaderWriterLock]:
+    def read_lock(self) -> AbstractContextManager[ReaderWriterLock]:  # type: ignore[override]
         """Context manager that grants a read lock.
 
         Will wait until no active or pending writers.
         """
-        me = _getcurrent()
-        self.acquire_read_lock()
-        try:
-            yield self
-        finally:
-            self._release_read(me, False)
+        # The core's, not a generator: see write_lock().
+        return self._locks._table.read_guard(self._sem, self)  # type: ignore[no-any-return]
 
     # -- introspection -------------------------------------------------------
 

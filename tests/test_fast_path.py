@@ -699,3 +699,52 @@ def test_fair_write_lock_gives_the_handle_and_decorates_with_itself(
             with rw.write_lock():
                 pass
     assert rw.owner is None and lockutils.held_locks() == []
+
+
+def test_fair_read_lock_gives_the_handle_and_decorates_with_itself(
+        lockutils, impl):
+    rw = lockutils.FairLocks().get("rl")
+    guard = rw.read_lock()
+    assert type(guard) is impl._FairReader
+    with guard as held:
+        assert held is rw and rw.is_reader() and rw.owner == "r"
+        with rw.read_lock() as again:  # reentrant
+            assert again is rw
+        assert rw.is_reader()
+    assert rw.owner is None
+    with rw.write_lock():
+        with rw.read_lock():  # a writer may read its own lock
+            assert rw.owner == "w"
+        assert rw.is_writer() and not rw.is_reader()
+    assert rw.owner is None
+
+    # One guard decorating a function two threads run at once: both read
+    # at the same time (each meets the other inside), and a writer waits
+    # for both to leave.
+    inside, log = [], []
+    both_in = threading.Barrier(3, timeout=10)  # two readers and this thread
+
+    @rw.read_lock()
+    def read(x):
+        """Doc."""
+        inside.append(x)
+        both_in.wait()
+        log.append(("read", x, len(inside)))
+        time.sleep(0.05)
+        inside.remove(x)
+        return x * 2
+
+    results = []
+    readers = [threading.Thread(target=lambda x=x: results.append(read(x)))
+               for x in (1, 2)]
+    for t in readers:
+        t.start()
+    both_in.wait()
+    with rw.write_lock():
+        log.append(("write", len(inside)))
+    for t in readers:
+        t.join(10)
+    assert sorted(results) == [2, 4] and read.__doc__ == "Doc."
+    assert sorted(log[:2]) == [("read", 1, 2), ("read", 2, 2)]
+    assert log[2] == ("write", 0)
+    assert rw.owner is None and lockutils.held_locks() == []

@@ -21,6 +21,9 @@ cdef class _FairTable:
     cdef bint _write_acquire(self, Semaphore sem, bint blocking,
                              object timeout) except -1
     cdef int _write_release(self, Semaphore sem) except -1
+    cdef int _read_acquire(self, Semaphore sem) except -1
+    cdef int _read_release(self, Semaphore sem, object me,
+                           bint raise_on_not_owned) except -1
     cdef int _forget_threads_but(self, object root) except -1
 
 
@@ -38,3 +41,9 @@ cdef class _FairWriter:
     cdef bint _reuse
 
     cdef int _leave(self) except -1
+
+
+cdef class _FairReader:
+    cdef _FairTable _table
+    cdef Semaphore _sem
+    cdef object _handle

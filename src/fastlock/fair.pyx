@@ -226,9 +226,22 @@ cdef class _FairTable:
         sem._release()  # switch point (metrics observer)
         return 0
 
+    def read_guard(self, Semaphore sem, handle):
+        """What *handle*'s ``read_lock()`` returns: ``with`` it holds a
+        read lock of *sem* and gives *handle*; it also decorates a
+        function, each call of which then holds a read lock."""
+        cdef _FairReader reader = _FairReader.__new__(_FairReader)
+        reader._table = self
+        reader._sem = sem
+        reader._handle = handle
+        return reader
+
     def read_acquire(self, Semaphore sem):
         """Acquire a read lock of *sem*: join the running reading group
         (or the caller's own write lock), else wait for the semaphore."""
+        self._read_acquire(sem)
+
+    cdef int _read_acquire(self, Semaphore sem) except -1:
         cdef _FairState state
         cdef PyObject *found = _dict_get(self.held, sem)
         me = PyGreenlet_GetCurrent()
@@ -236,17 +249,18 @@ cdef class _FairTable:
             state = <_FairState>found
             if state.readers and me in state.readers:
                 state.readers[me] += 1
-                return
+                return 0
             if state.writer is me or (
                     state.writer is None and sem._waiters is None):
                 if state.readers is None:
                     state.readers = {}
                 state.readers[me] = 1
-                return
+                return 0
         sem._acquire(True, None)  # switch point (waits)
         state = _new_state(None, 0)
         state.readers = {me: 1}
         self.held[sem] = state
+        return 0
 
     def read_release(self, Semaphore sem, me, raise_on_not_owned=True):
         """Release one read lock of *sem* held by *me*.
@@ -254,21 +268,26 @@ cdef class _FairTable:
         :raises RuntimeError: if *me* reads no lock and
             *raise_on_not_owned* is true.
         """
+        self._read_release(sem, me, raise_on_not_owned)
+
+    cdef int _read_release(self, Semaphore sem, object me,
+                           bint raise_on_not_owned) except -1:
         cdef _FairState state = self.held.get(sem)
         cdef dict readers = None if state is None else state.readers
         count = None if not readers else readers.get(me)
         if count is None:
             if raise_on_not_owned:
                 raise RuntimeError("Thread %s does not own a read lock" % me)
-            return
+            return 0
         if count > 1:
             readers[me] = count - 1
-            return
+            return 0
         del readers[me]
         if readers or state.writer is not None:
-            return
+            return 0
         del self.held[sem]
         sem._release()  # switch point; perhaps not by the reader that took it
+        return 0
 
     def is_writer(self, Semaphore sem, check_pending=True):
         """Whether the caller writes *sem* (or, with *check_pending*,
@@ -398,6 +417,34 @@ cdef class _FairWriter:
         return _lock_decorator(func, (  # switch point
             self._name, self._prefix, False, self._lock_path, self._do_log,
             None, self._delay, True, True))
+
+
+@cython.freelist(8)
+cdef class _FairReader:
+    """What a fair handle's ``read_lock()`` returns: ``with`` it holds a
+    read lock of the handle's name and gives the handle; it also
+    decorates a function, each call of which then holds a read lock.
+    Compiled: no signal handler can cut it between taking the lock and
+    the ``with`` block."""
+
+    # Not bound as cyfunctions: see Semaphore.__enter__.
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
+    def __enter__(self):
+        self._table._read_acquire(self._sem)
+        return self._handle
+
+    @cython.binding(False)
+    @cython.embedsignature.format("clinic")
+    def __exit__(self, exc_type, exc_value, traceback):
+        # The reader is whoever runs the with block: the guard itself may
+        # be entered by many (as a decorator).
+        self._table._read_release(self._sem, PyGreenlet_GetCurrent(), False)
+        return False
+
+    def __call__(self, func):
+        """Decorate *func*: each call holds this read lock."""
+        return _held_through(self, func)
 
 
 def _held_through(guard, func):

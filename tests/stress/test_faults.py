@@ -144,6 +144,8 @@ STORM_ENTRIES = {
     "fair logged": lambda lockutils, sem, path: lockutils.lock(
         "storm", fair=True),
     "fair write_lock": lambda lockutils, sem, path: sem.write_lock(),
+    # A read lock, which the contenders' write locks exclude.
+    "fair read_lock": lambda lockutils, sem, path: sem.read_lock(),
 }
 LOGGED_ENTRIES = {"logged", "external logged", "fair logged"}
 
@@ -218,7 +220,7 @@ STORM_TYPES = {
     "external timeout": "TryExternalLock",
     "external logged": "TryExternalLock",
     "fair": "_FairWriter", "fair logged": "_FairWriter",
-    "fair write_lock": "_FairWriter",
+    "fair write_lock": "_FairWriter", "fair read_lock": "_FairReader",
 }
 
 
