@@ -2035,26 +2035,48 @@ class _FairReader:
     read lock of the handle's name and gives the handle; it also
     decorates a function, each call of which then holds a read lock."""
 
-    __slots__ = ("_table", "_sem", "_handle")
+    __slots__ = ("_table", "_sem", "_handle", "_reader", "_depth")
 
     def __init__(self, table: _FairTable, sem: Semaphore, handle: Any) -> None:
         self._table = table
         self._sem = sem
         self._handle = handle
+        self._reader: Any = None
+        self._depth = 0
 
     def __enter__(self) -> Any:
+        me = _getcurrent()
+        if self._depth and self._reader is not me:
+            raise RuntimeError(_SHARED_READER)
         self._table.read_acquire(self._sem)
+        self._reader = me
+        self._depth += 1
         return self._handle
 
     def __exit__(self, *exc_info: object) -> Literal[False]:
-        # The reader is whoever runs the with block: the guard itself may
-        # be entered by many (as a decorator).
-        self._table.read_release(self._sem, _getcurrent(), False)
+        # The reader is who entered, not who exits: a generator holding
+        # the block may be resumed by another thread (as fasteners').
+        reader = self._reader
+        self._depth -= 1
+        if not self._depth:
+            self._reader = None
+        self._table.read_release(self._sem, reader, False)
         return False
 
     def __call__(self, func: Any) -> Any:
-        """Decorate *func*: each call holds this read lock."""
-        return _held_through(self, func)
+        """Decorate *func*: each call holds a read lock of its own."""
+        table, sem, handle = self._table, self._sem, self._handle
+
+        @functools.wraps(func)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            with table.read_guard(sem, handle):
+                return func(*args, **kwargs)
+
+        return inner
+
+
+_SHARED_READER = ("this read_lock() is held by another thread: "
+                  "call read_lock() in each")
 
 
 def _held_through(guard: Any, func: Any) -> Any:

@@ -701,7 +701,7 @@ def test_fair_write_lock_gives_the_handle_and_decorates_with_itself(
     assert rw.owner is None and lockutils.held_locks() == []
 
 
-def test_fair_read_lock_gives_the_handle_and_decorates_with_itself(
+def test_fair_read_lock_gives_the_handle_and_decorates(
         lockutils, impl):
     rw = lockutils.FairLocks().get("rl")
     guard = rw.read_lock()
@@ -718,7 +718,7 @@ def test_fair_read_lock_gives_the_handle_and_decorates_with_itself(
         assert rw.is_writer() and not rw.is_reader()
     assert rw.owner is None
 
-    # One guard decorating a function two threads run at once: both read
+    # One decorator on a function two threads run at once: both read
     # at the same time (each meets the other inside), and a writer waits
     # for both to leave.
     inside, log = [], []
@@ -748,3 +748,50 @@ def test_fair_read_lock_gives_the_handle_and_decorates_with_itself(
     assert sorted(log[:2]) == [("read", 1, 2), ("read", 2, 2)]
     assert log[2] == ("write", 0)
     assert rw.owner is None and lockutils.held_locks() == []
+
+
+def test_fair_read_lock_is_released_for_who_entered_it(lockutils):
+    # A generator holding the block may be resumed by another thread, as
+    # with fasteners' read_lock(): the exit releases the entering reader's
+    # lock, not the resuming thread's (which reads on in its own block).
+    rw = lockutils.FairLocks().get("rx")
+
+    def reading():
+        with rw.read_lock():
+            yield
+        yield
+
+    def in_thread(func):
+        t = threading.Thread(target=func)
+        t.start()
+        t.join(10)
+
+    gen = reading()
+    in_thread(lambda: next(gen))  # enters in one thread
+    seen = []
+
+    def resume_while_reading():
+        with rw.read_lock():
+            next(gen)  # exits in this one
+            seen.append(rw.is_reader())
+
+    in_thread(resume_while_reading)
+    assert seen == [True]
+    assert rw.owner is None
+    with rw.write_lock():
+        assert rw.is_writer()
+
+    # One guard is one reader's: another thread entering it while held
+    # gets an error, not a share of the first reader's count.
+    guard, errors = rw.read_lock(), []
+    with guard:
+        def enter():
+            try:
+                with guard:
+                    pass
+            except RuntimeError as exc:
+                errors.append(str(exc))
+
+        in_thread(enter)
+    assert len(errors) == 1 and "another thread" in errors[0]
+    assert rw.owner is None

@@ -47,3 +47,5 @@ cdef class _FairReader:
     cdef _FairTable _table
     cdef Semaphore _sem
     cdef object _handle
+    cdef object _reader
+    cdef Py_ssize_t _depth

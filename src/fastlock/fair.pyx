@@ -234,6 +234,8 @@ cdef class _FairTable:
         reader._table = self
         reader._sem = sem
         reader._handle = handle
+        reader._reader = None
+        reader._depth = 0
         return reader
 
     def read_acquire(self, Semaphore sem):
@@ -431,20 +433,40 @@ cdef class _FairReader:
     @cython.binding(False)
     @cython.embedsignature.format("clinic")
     def __enter__(self):
+        me = PyGreenlet_GetCurrent()
+        if self._depth and self._reader is not me:
+            raise RuntimeError(_SHARED_READER)
         self._table._read_acquire(self._sem)
+        self._reader = me
+        self._depth += 1
         return self._handle
 
     @cython.binding(False)
     @cython.embedsignature.format("clinic")
     def __exit__(self, exc_type, exc_value, traceback):
-        # The reader is whoever runs the with block: the guard itself may
-        # be entered by many (as a decorator).
-        self._table._read_release(self._sem, PyGreenlet_GetCurrent(), False)
+        # The reader is who entered, not who exits: a generator holding
+        # the block may be resumed by another thread (as fasteners').
+        reader = self._reader
+        self._depth -= 1
+        if not self._depth:
+            self._reader = None
+        self._table._read_release(self._sem, reader, False)
         return False
 
     def __call__(self, func):
-        """Decorate *func*: each call holds this read lock."""
-        return _held_through(self, func)
+        """Decorate *func*: each call holds a read lock of its own."""
+        table, sem, handle = self._table, self._sem, self._handle
+
+        @_wraps(func)
+        def inner(*args, **kwargs):
+            with table.read_guard(sem, handle):
+                return func(*args, **kwargs)
+
+        return inner
+
+
+_SHARED_READER = ("this read_lock() is held by another thread: "
+                  "call read_lock() in each")
 
 
 def _held_through(guard, func):
