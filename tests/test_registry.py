@@ -17,6 +17,13 @@ def test_same_name_same_semaphore_while_referenced(impl):
     assert a.name == "x"
 
 
+def test_get_takes_its_name_by_keyword(impl):
+    # The compiled core gives methods of one argument METH_O, which takes
+    # no keywords; the public ones keep the twin's keyword.
+    reg = impl.Registry()
+    assert reg.get(name="x") is reg.get("x")
+
+
 def test_kept_reference_still_excludes(impl):
     # A caller that keeps the object from get() must still exclude others
     # that look the name up later.

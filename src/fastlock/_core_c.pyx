@@ -1,5 +1,12 @@
 # cython: freethreading_compatible = False
 # cython: auto_pickle = False
+# Smaller code at no measured cost (callgrind per lock within 0.3%), to
+# keep the module under the 400 KiB that make dist allows: methods of zero
+# or one argument take METH_NOARGS / METH_O instead of parsing keywords
+# (the public ones that take one argument keep keywords), and a call of a
+# Python method takes the bound method rather than inlining its unpacking.
+# cython: always_allow_keywords = False
+# cython: optimize.unpack_method_calls = False
 """Compiled core of fastlock: named-semaphore registry, a semaphore that
 parks OS threads natively and eventlet green threads on their hub, and the
 per-(green)thread list of held lock names.

@@ -269,6 +269,7 @@ cdef bytes _absolute(bytes path):
     return _os.path.join(_os.getcwdb(), path)
 
 
+@cython.always_allow_keywords(True)
 def set_lock_file_cache_size(size):
     """Keep at most *size* idle lock file descriptors open; return the
     previous limit.  Descriptors in use are never closed."""

@@ -62,6 +62,7 @@ cdef class Registry:
         self._sweep_at = _MIN_SWEEP
         _registries.add(_weakref(self, _registries.discard))
 
+    @cython.always_allow_keywords(True)
     def get(self, name):
         """Return the semaphore for *name*, creating it if needed.
 
