@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
+from _processes import core_env
 
 HASHABLE_NAMES = [None, 42, 1.5, b"bytes", "", ("a", 1), frozenset({"x"})]
 
@@ -73,3 +77,46 @@ def test_release_of_unheld_lock(lockutils):
     with pytest.raises(ValueError, match="released too many times"):
         sem.release()
     assert lockutils.held_locks() == []
+
+
+NONE_FOR_A_SEMAPHORE = """
+import fastlock
+from fastlock import _rwlock
+from fastlock._core import core as _core
+assert fastlock.IMPLEMENTATION == {kind!r}, fastlock.IMPLEMENTATION
+table = _core._FairTable(_rwlock._FairLock, object())
+calls = [
+    lambda: table.write_guard(None, None),
+    lambda: table.write_acquire(None),
+    lambda: table.write_release(None),
+    lambda: table.read_guard(None, None),
+    lambda: table.read_acquire(None),
+    lambda: table.read_release(None, None),
+    lambda: table.is_writer(None),
+    lambda: table.is_reader(None),
+    lambda: table.owner(None),
+    lambda: _core._lock_info(None),
+]
+for call in calls:
+    try:
+        call()
+    except Exception as exc:
+        print(type(exc).__name__)
+    else:
+        print("returned")
+"""
+
+
+def test_none_for_a_semaphore_is_an_error_not_a_crash(impl_name):
+    # The core's private entry points typed a Semaphore argument without
+    # "not None": Cython lets None through, and three of these read
+    # through it (a segfault).  The compiled core now refuses None; the
+    # twin takes it for a semaphore nobody holds or raises as it finds.
+    run = subprocess.run(
+        [sys.executable, "-c", NONE_FOR_A_SEMAPHORE.format(kind=impl_name)],
+        env=core_env(impl_name), capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    outcomes = run.stdout.split()
+    assert len(outcomes) == 10, outcomes
+    if impl_name == "c":
+        assert outcomes == ["TypeError"] * 10

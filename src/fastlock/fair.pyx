@@ -132,7 +132,7 @@ cdef class _FairTable:
         writer._log = log
         return writer
 
-    def write_guard(self, Semaphore sem, handle):
+    def write_guard(self, Semaphore sem not None, handle):
         """What *handle*'s ``write_lock()`` returns: ``with`` it holds the
         write lock of *sem* and gives *handle*; it also decorates a
         function, each call of which then holds the lock."""
@@ -144,7 +144,8 @@ cdef class _FairTable:
         writer._reuse = True
         return writer
 
-    def write_acquire(self, Semaphore sem, blocking=True, timeout=None):
+    def write_acquire(self, Semaphore sem not None, blocking=True,
+                      timeout=None):
         """Acquire the write lock of *sem*; return False if *blocking* is
         False or *timeout* expires first.
 
@@ -202,7 +203,7 @@ cdef class _FairTable:
         self.held[sem] = _new_state(me, 1)
         return True
 
-    def write_release(self, Semaphore sem):
+    def write_release(self, Semaphore sem not None):
         """Release the write lock of *sem* once (it is reentrant).
 
         :raises RuntimeError: if the caller does not hold it.
@@ -226,7 +227,7 @@ cdef class _FairTable:
         sem._release()  # switch point (metrics observer)
         return 0
 
-    def read_guard(self, Semaphore sem, handle):
+    def read_guard(self, Semaphore sem not None, handle):
         """What *handle*'s ``read_lock()`` returns: ``with`` it holds a
         read lock of *sem* and gives *handle*; it also decorates a
         function, each call of which then holds a read lock."""
@@ -238,7 +239,7 @@ cdef class _FairTable:
         reader._depth = 0
         return reader
 
-    def read_acquire(self, Semaphore sem):
+    def read_acquire(self, Semaphore sem not None):
         """Acquire a read lock of *sem*: join the running reading group
         (or the caller's own write lock), else wait for the semaphore."""
         self._read_acquire(sem)
@@ -264,7 +265,8 @@ cdef class _FairTable:
         self.held[sem] = state
         return 0
 
-    def read_release(self, Semaphore sem, me, raise_on_not_owned=True):
+    def read_release(self, Semaphore sem not None, me,
+                     raise_on_not_owned=True):
         """Release one read lock of *sem* held by *me*.
 
         :raises RuntimeError: if *me* reads no lock and
@@ -291,7 +293,7 @@ cdef class _FairTable:
         sem._release()  # switch point; perhaps not by the reader that took it
         return 0
 
-    def is_writer(self, Semaphore sem, check_pending=True):
+    def is_writer(self, Semaphore sem not None, check_pending=True):
         """Whether the caller writes *sem* (or, with *check_pending*,
         waits to)."""
         cdef _FairState state = self.held.get(sem)
@@ -300,13 +302,13 @@ cdef class _FairTable:
             return True
         return bool(check_pending) and me in self.pending.get(sem, ())
 
-    def is_reader(self, Semaphore sem):
+    def is_reader(self, Semaphore sem not None):
         """Whether the caller reads *sem*."""
         cdef _FairState state = self.held.get(sem)
         return (state is not None and bool(state.readers)
                 and PyGreenlet_GetCurrent() in state.readers)
 
-    def owner(self, Semaphore sem):
+    def owner(self, Semaphore sem not None):
         """``'w'`` while *sem* is written, ``'r'`` while only read, else
         None."""
         cdef _FairState state = self.held.get(sem)

@@ -295,7 +295,7 @@ cdef class _HelperWait:
     other thread of this process touches the descriptor meanwhile.
     """
 
-    def __cinit__(self, _LockFile entry):
+    def __cinit__(self, _LockFile entry not None):
         self.entry = entry
         self.done = Semaphore()
         self.done._acquire(True, None)

@@ -196,7 +196,7 @@ cdef _HubWaker _waker_for(object hub):
 cdef class _Waiter:
     """One blocked acquire: parked on a native lock or on a hub."""
 
-    def __cinit__(self, hub, Semaphore sem, double since):
+    def __cinit__(self, hub, Semaphore sem not None, double since):
         self.hub = hub
         self.sem = sem
         self.since = since

@@ -15,7 +15,7 @@ def _active_locks():
     return found
 
 
-def _lock_info(Semaphore sem):
+def _lock_info(Semaphore sem not None):
     """Return ``(holders, waiters, counters)`` of *sem*.
 
     *holders* is a list of ``(greenlet, thread_ident, held_seconds)``,
