@@ -1830,7 +1830,10 @@ class _FairTable:
 
         :raises RuntimeError: if the caller does not hold it.
         """
-        me = _getcurrent()
+        self._write_release(sem, _getcurrent())
+
+    def _write_release(self, sem: Semaphore, me: Any) -> None:
+        # *me*: the writer whose lock this is.
         with _fair_guard:
             state = self.held.get(sem)
             if state is None or state.writer is not me:
@@ -1973,7 +1976,7 @@ class _FairWriter:
 
     __slots__ = (
         "_table", "_sem", "_name", "_prefix", "_lock_path", "_do_log",
-        "_delay", "_handle", "_log", "_reuse",
+        "_delay", "_handle", "_log", "_reuse", "_writer", "_depth",
     )
 
     def __init__(
@@ -1991,6 +1994,8 @@ class _FairWriter:
         self._log = bool(log)
         # A handle's write_lock(): decorates with itself, not a fresh lock().
         self._reuse = False
+        self._writer: Any = None  # who entered: the exit releases its lock
+        self._depth = 0
 
     def __enter__(self) -> Any:
         # The handle first, as lockutils' _Lock does: nothing can fail
@@ -2000,6 +2005,9 @@ class _FairWriter:
         if self._log:
             _bound.globals["_log_acquiring"](self._name)
         self._table.write_acquire(self._sem)
+        # The lock is exclusive: whoever enters last is who holds it.
+        self._writer = _getcurrent()
+        self._depth += 1
         if self._log:
             try:
                 _bound.globals["_log_acquired"](self._name)
@@ -2013,13 +2021,22 @@ class _FairWriter:
         return False
 
     def _leave(self) -> None:
+        # The writer is who entered, not who exits: a generator holding
+        # the block may be resumed by another thread (as fasteners').
+        if not self._depth:  # not entered: the caller's error
+            writer = _getcurrent()
+        else:
+            writer = self._writer
+            self._depth -= 1
+            if not self._depth:
+                self._writer = None
         if self._log:
             try:
                 _bound.globals["_log_releasing"](self._name)
             finally:
-                self._table.write_release(self._sem)
+                self._table._write_release(self._sem, writer)
         else:
-            self._table.write_release(self._sem)
+            self._table._write_release(self._sem, writer)
 
     def __call__(self, func: Any) -> Any:
         """Decorate *func*: each call holds a fresh ``lock()`` with these

@@ -14,6 +14,7 @@ import threading
 import time
 from unittest import mock
 
+import greenlet
 import pytest
 
 GROUP = "oslo_concurrency"
@@ -399,7 +400,8 @@ def test_fair_writer_serves_waiters_in_arrival_order(lockutils, quiet):
     assert not rw.has_pending_writers and lockutils._fair_locks._pending == {}
 
 
-def test_fair_writer_refuses_a_reader_and_a_foreign_release(lockutils, quiet):
+def test_fair_writer_refuses_a_reader_and_an_exit_too_many(
+        lockutils, quiet):
     lockutils.lock("fair-err", fair=True)  # fills logging's cache
     rw = lockutils.internal_fair_lock("fair-err")
     with rw.read_lock():
@@ -407,25 +409,22 @@ def test_fair_writer_refuses_a_reader_and_a_foreign_release(lockutils, quiet):
             with lockutils.lock("fair-err", fair=True):
                 pass
         assert rw.owner == "r"
+    # Left by another thread, it releases the writer that entered (see
+    # test_parity); left once more, it is not held.
     writer = lockutils.lock("fair-err", fair=True)
     writer.__enter__()
-    errors = []
-
-    def other():
-        try:
-            writer.__exit__(None, None, None)
-        except RuntimeError as exc:
-            errors.append(str(exc))
-
-    t = threading.Thread(target=other)
+    t = threading.Thread(target=writer.__exit__, args=(None, None, None))
     t.start()
     t.join(30)
-    assert len(errors) == 1 and "does not own a write lock" in errors[0]
-    assert rw.owner == "w"
-    writer.__exit__(None, None, None)
     assert rw.owner is None
-    with pytest.raises(RuntimeError, match="does not own a write lock"):
-        writer.__exit__(None, None, None)
+    me = str(greenlet.getcurrent())
+    for _ in range(2):
+        with pytest.raises(RuntimeError) as raised:
+            writer.__exit__(None, None, None)
+        assert str(raised.value) == f"Thread {me} does not own a write lock"
+    with writer:  # and it still works
+        assert rw.owner == "w"
+    assert rw.owner is None
 
 
 def test_fair_writer_reads_inside_and_writes_on(lockutils, quiet):

@@ -20,7 +20,7 @@ cdef class _FairTable:
                              bint log)
     cdef bint _write_acquire(self, Semaphore sem, bint blocking,
                              object timeout) except -1
-    cdef int _write_release(self, Semaphore sem) except -1
+    cdef int _write_release(self, Semaphore sem, object me) except -1
     cdef int _read_acquire(self, Semaphore sem) except -1
     cdef int _read_release(self, Semaphore sem, object me,
                            bint raise_on_not_owned) except -1
@@ -39,6 +39,8 @@ cdef class _FairWriter:
     cdef bint _log  # DEBUG lines of oslo's lock()
     # A handle's write_lock(): decorates with itself, not a fresh lock().
     cdef bint _reuse
+    cdef object _writer  # who entered: the exit releases its lock
+    cdef Py_ssize_t _depth
 
     cdef int _leave(self) except -1
 

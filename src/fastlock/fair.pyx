@@ -208,12 +208,12 @@ cdef class _FairTable:
 
         :raises RuntimeError: if the caller does not hold it.
         """
-        self._write_release(sem)
+        self._write_release(sem, PyGreenlet_GetCurrent())
 
-    cdef int _write_release(self, Semaphore sem) except -1:
+    cdef int _write_release(self, Semaphore sem, object me) except -1:
+        # *me*: the writer whose lock this is.
         cdef _FairState state
         cdef PyObject *found = _dict_get(self.held, sem)
-        me = PyGreenlet_GetCurrent()
         if found is NULL or (<_FairState>found).writer is not me:
             raise RuntimeError("Thread %s does not own a write lock" % me)
         state = <_FairState>found
@@ -386,6 +386,9 @@ cdef class _FairWriter:
         if self._log:
             _log_acquiring(self._name)  # switch point: nothing held yet
         self._table._write_acquire(self._sem, True, None)
+        # The lock is exclusive: whoever enters last is who holds it.
+        self._writer = PyGreenlet_GetCurrent()
+        self._depth += 1
         if self._log:
             try:
                 _log_acquired(self._name)  # switch point
@@ -401,13 +404,22 @@ cdef class _FairWriter:
         return False
 
     cdef int _leave(self) except -1:
+        # The writer is who entered, not who exits: a generator holding
+        # the block may be resumed by another thread (as fasteners').
+        if not self._depth:  # not entered: the caller's error
+            writer = PyGreenlet_GetCurrent()
+        else:
+            writer = self._writer
+            self._depth -= 1
+            if not self._depth:
+                self._writer = None
         if self._log:
             try:
                 _log_releasing(self._name)  # switch point
             finally:
-                self._table._write_release(self._sem)
+                self._table._write_release(self._sem, writer)
         else:
-            self._table._write_release(self._sem)
+            self._table._write_release(self._sem, writer)
         return 0
 
     def __call__(self, func):
